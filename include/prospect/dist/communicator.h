@@ -1,0 +1,43 @@
+// The one interface the trainer and the evaluator talk to for collectives. Backends: MPI (CPU
+// memory; mpi_comm.cpp) and NCCL (device pointers and counts; nccl_comm.cpp, compiled when NCCL is
+// found). Every collective is bounded by a timeout: a dead or stuck peer raises PeerError (exit 4),
+// never a hang. Moves bytes and numbers only: knows nothing of tensors or layers.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace prospect {
+
+enum class DType { F32, F64, I64, U8 };
+enum class ReduceOp { Sum, Max };
+size_t dtype_size(DType t);
+
+// A collective in flight. wait() returns when done, throws PeerError past the deadline.
+struct Work {
+  virtual ~Work() = default;
+  virtual bool test() = 0;  // true when complete (drives progress)
+  virtual void wait() = 0;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string backend() const = 0;  // "mpi" | "nccl" | "single"
+
+  virtual void all_reduce(void* buf, size_t count, DType t, ReduceOp op) = 0;
+  virtual std::unique_ptr<Work> all_reduce_async(void* buf, size_t count, DType t, ReduceOp op) = 0;
+  virtual void broadcast(void* buf, size_t count, DType t, int root) = 0;
+  virtual void barrier() = 0;
+  // Gathers every rank's bytes on root, in rank order (empty vector on the other ranks).
+  virtual std::vector<std::string> gather_bytes(const std::string& mine, int root) = 0;
+};
+
+// world size 1, no MPI needed (tests, single-process tools): every collective is the identity.
+std::unique_ptr<Communicator> make_single_communicator();
+
+}  // namespace prospect

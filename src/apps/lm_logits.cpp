@@ -1,0 +1,13 @@
+// Not built yet: prints its usage and exits 2.
+#include <cstdio>
+
+#include "subcommands.h"
+
+namespace prospect::apps {
+
+int lm_logits(int argc, const char* const* argv) {
+  std::fprintf(stderr, "%s: not available in this build\n", argv[0]);
+  return kExitUsage;
+}
+
+}  // namespace prospect::apps
