@@ -108,11 +108,12 @@ StoreWriter::StoreWriter(const std::string& path, int64_t embedding_dim, double 
 
 StoreWriter::~StoreWriter() {
   if (closed_) return;
-  try {
-    close();
-  } catch (const std::exception& e) {
-    spdlog::error("{}", e.what());
-  }
+  // Not closed (an error on the way): leave nothing behind rather than a partial store.
+  std::lock_guard<std::recursive_mutex> lock(h5::hdf5_mutex());
+  emb_.reset();
+  file_.reset();
+  std::error_code ec;
+  std::filesystem::remove(tmp_path_, ec);
 }
 
 void StoreWriter::add_clip(const Clip& clip, const float* rows, int64_t n) {

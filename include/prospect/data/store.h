@@ -37,9 +37,9 @@ struct StoreInfo {
   int64_t version = 0;
 };
 
-// Writes a store: clips are appended with their rows; close() (or the destructor) writes the index
-// and the attributes. The file is written under path + ".tmp" and renamed by close(), so a store
-// that exists is complete.
+// Writes a store: clips are appended with their rows; close() writes the index and the attributes.
+// The file is written under path + ".tmp" and renamed by close(), so a store that exists is complete;
+// a writer destroyed without close() (an error on the way) removes its temporary file.
 class StoreWriter {
  public:
   StoreWriter(const std::string& path, int64_t embedding_dim, double fps, const std::string& feature_model,
