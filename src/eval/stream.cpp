@@ -21,22 +21,6 @@ std::vector<std::pair<std::string, StepState>> ordered_state(const std::vector<s
 
 namespace {
 
-// not_started -> in_progress -> completed; complete may skip start. Anything else (unknown step,
-// backward or repeated transition, unknown word) leaves the state as it is.
-bool apply_predicted(std::map<std::string, StepState>& state, const std::string& id, const std::string& transition) {
-  auto it = state.find(id);
-  if (it == state.end()) return false;
-  if (transition == "start" && it->second == StepState::NotStarted) {
-    it->second = StepState::InProgress;
-    return true;
-  }
-  if (transition == "complete" && it->second != StepState::Completed) {
-    it->second = StepState::Completed;
-    return true;
-  }
-  return false;
-}
-
 // What the context holds after the window prefix, one piece per frame or turn, so that the most
 // recent ones can be fed again after an overflow (frames need their embeddings, not a token id).
 struct Segment {
@@ -162,11 +146,7 @@ class Run {
       if (opt_.use_dst && sigmoid(model_.dst_logit()) > opt_.dst_threshold) {
         dst_turn();
       } else if (sigmoid(model_.speaking_logit()) > opt_.speak_threshold) {
-        StreamEvent e;
-        e.frame = frame_;
-        e.assistant = true;
-        e.text = tmpl_.decode(generate_turn(tmpl_.assistant_header));
-        res_.predicted.push_back(std::move(e));
+        add(assistant_event(frame_, tmpl_.decode(generate_turn(tmpl_.assistant_header))));
       } else {
         return;
       }
@@ -178,28 +158,21 @@ class Run {
     std::string text = tmpl_.decode(generate_turn(tmpl_.dst_header));
     std::vector<DstTransition> ups;
     if (!tmpl_.parse_dst(text, &ups) || ups.empty()) {
-      StreamEvent e;
-      e.frame = frame_;
-      e.assistant = false;
-      e.text = text;
-      e.valid = false;
-      res_.predicted.push_back(std::move(e));
+      add(malformed_event(frame_, text));
       ++res_.generated_updates;
       ++res_.malformed_updates;
       return;
     }
     for (const auto& u : ups) {
-      StreamEvent e;
-      e.frame = frame_;
-      e.assistant = false;
-      e.text = text;
-      e.id = u.id;
-      e.transition = u.transition;
-      e.valid = apply_predicted(state_, u.id, u.transition);
-      if (!e.valid) ++res_.invalid_updates;
+      if (!apply_step_transition(state_, u.id, u.transition)) ++res_.invalid_updates;
       ++res_.generated_updates;
-      res_.predicted.push_back(std::move(e));
+      add(dst_event(frame_, u.id, u.transition));
     }
+  }
+
+  void add(Event e) {
+    e.index = static_cast<int>(res_.predicted.size());
+    res_.predicted.push_back(std::move(e));
   }
 
   StreamModel& model_;
@@ -222,6 +195,57 @@ StreamResult stream_clip(StreamModel& model, const StreamClip& clip, const Strea
   PROSPECT_CHECK(opt.max_turns_per_frame >= 0 && opt.max_new_tokens > 0 && opt.max_seq_len > 0,
                  "eval.max_turns_per_frame, eval.max_new_tokens and data.max_seq_len must be positive");
   return Run(model, clip, tmpl, opt).run();
+}
+
+}  // namespace prospect::eval
+
+namespace prospect::eval {
+
+std::vector<Event> reference_events(const Clip& clip) {
+  // Stream order (SPEC §3): by end_frame; at a shared frame DST_UPDATE before assistant; then time,
+  // then file order.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < clip.conversation.size(); ++i) {
+    const Turn& t = clip.conversation[i];
+    if (t.role != Role::Assistant && t.role != Role::DstUpdate) continue;
+    if (t.end_frame < clip.start_frame_idx || t.end_frame > clip.end_frame_idx)
+      fail("clip {}: turn {} ({}) ends at frame {}, outside the clip's frames {}..{}", clip.id(), i, role_name(t.role),
+           t.end_frame, clip.start_frame_idx, clip.end_frame_idx);
+    order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const Turn& x = clip.conversation[a];
+    const Turn& y = clip.conversation[b];
+    if (x.end_frame != y.end_frame) return x.end_frame < y.end_frame;
+    if (x.role != y.role) return x.role == Role::DstUpdate;
+    return x.time < y.time;
+  });
+  std::vector<Event> out;
+  for (size_t i : order) {
+    const Turn& t = clip.conversation[i];
+    if (t.role == Role::Assistant) {
+      out.push_back(assistant_event(t.end_frame, t.content));
+      out.back().index = static_cast<int>(out.size()) - 1;
+    } else {
+      for (const auto& u : t.updates) {
+        out.push_back(dst_event(t.end_frame, u.id, u.transition));
+        out.back().index = static_cast<int>(out.size()) - 1;
+      }
+    }
+  }
+  return out;
+}
+
+ClipRecord clip_record(const Clip& clip, double store_fps, std::vector<Event> predicted) {
+  ClipRecord r;
+  r.clip_id = clip.id();
+  r.fps = clip.fps > 0 ? clip.fps : store_fps;
+  r.first_frame = clip.start_frame_idx;
+  r.last_frame = clip.end_frame_idx;
+  r.initial_state = initial_state(clip, r.fps);
+  r.reference = reference_events(clip);
+  r.predicted = std::move(predicted);
+  return r;
 }
 
 }  // namespace prospect::eval

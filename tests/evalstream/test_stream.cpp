@@ -151,15 +151,14 @@ TEST(Stream, EventsStatesAndCounts) {
   StreamResult r = stream_clip(m, tc.clip, test_template(), opt);
 
   ASSERT_EQ(r.predicted.size(), 8u);
-  auto check_dst = [](const StreamEvent& e, int64_t f, std::optional<std::string> id, std::string tr, bool valid) {
+  auto check_dst = [](const Event& e, int64_t f, std::optional<std::string> id, std::string tr, bool valid) {
     EXPECT_EQ(e.frame, f);
-    EXPECT_FALSE(e.assistant);
+    EXPECT_EQ(e.role, EventRole::DstUpdate);
     EXPECT_EQ(e.id, id);
     EXPECT_EQ(e.transition, tr);
-    EXPECT_EQ(e.valid, valid);
   };
   check_dst(r.predicted[0], 11, "S1", "start", true);
-  EXPECT_TRUE(r.predicted[1].assistant);
+  EXPECT_EQ(r.predicted[1].role, EventRole::Assistant);
   EXPECT_EQ(r.predicted[1].frame, 12);
   EXPECT_EQ(r.predicted[1].text, "hello");
   check_dst(r.predicted[2], 14, "S1", "complete", true);
@@ -168,9 +167,10 @@ TEST(Stream, EventsStatesAndCounts) {
   EXPECT_EQ(r.predicted[4].text, "garbage");
   check_dst(r.predicted[5], 16, "S9", "start", false);
   check_dst(r.predicted[6], 17, "S1", "start", false);
-  EXPECT_TRUE(r.predicted[7].assistant);
+  EXPECT_EQ(r.predicted[7].role, EventRole::Assistant);
   EXPECT_EQ(r.predicted[7].frame, 17);
   EXPECT_EQ(r.predicted[7].text, "hellohello");
+  for (size_t i = 0; i < r.predicted.size(); ++i) EXPECT_EQ(r.predicted[i].index, static_cast<int>(i));
 
   EXPECT_EQ(r.generated_turns, 7);
   EXPECT_EQ(r.generated_updates, 6);
@@ -324,4 +324,59 @@ TEST(Stream, WindowTooSmallIsAClearError) {
     EXPECT_EQ(e.code, kExitError);
     EXPECT_NE(std::string(e.what()).find("data.max_seq_len"), std::string::npos) << e.what();
   }
+}
+
+// The stream's counts agree with the metrics library's recount from the record (predictions.jsonl).
+TEST(Stream, RecordCountsAgreeWithTheMetrics) {
+  Clip c;
+  c.video_uid = "v";
+  c.start_frame_idx = 10;
+  c.end_frame_idx = 19;
+  c.fps = 2;
+  c.steps = {{"S1", "cut", 0, 100}, {"S2", "mix", 200, 300}};  // S1 in progress at t0 = 5 s
+  auto turn = [](Role r, int64_t f, std::string text, std::vector<DstTransition> u = {}) {
+    Turn t;
+    t.role = r;
+    t.start_frame = t.end_frame = f;
+    t.time = f / 2.0;
+    t.content = std::move(text);
+    t.updates = std::move(u);
+    return t;
+  };
+  c.conversation = {turn(Role::System, 0, "sys"), turn(Role::Assistant, 12, "hi there"),
+                    turn(Role::DstUpdate, 12, "", {{"S1", "complete"}}), turn(Role::User, 14, "ok"),
+                    turn(Role::DstUpdate, 16, "", {{"S2", "start"}})};
+  auto ref = reference_events(c);
+  ASSERT_EQ(ref.size(), 3u);
+  EXPECT_EQ(ref[0].role, EventRole::DstUpdate);  // DST before assistant at a shared frame
+  EXPECT_EQ(ref[1].role, EventRole::Assistant);
+  EXPECT_EQ(ref[1].text, "hi there");
+  EXPECT_EQ(ref[2].frame, 16);
+
+  TestClip tc(10, 19, {});
+  FakeModel m;
+  m.script[12] = {upd({S1C})};
+  m.script[13] = {say({HELLO})};
+  m.script[15] = {upd({GARBAGE}), upd({S9S})};
+  m.script[17] = {upd({S2S}), upd({S1S})};
+  tc.clip.initial_state = initial_state(c, 0);
+  EXPECT_EQ(tc.clip.initial_state.at("S1"), StepState::InProgress);
+  StreamResult r = stream_clip(m, tc.clip, test_template(), StreamOptions{});
+  ClipRecord rec = clip_record(c, 0, r.predicted);
+  EXPECT_EQ(rec.clip_id, "v:10");
+  EXPECT_EQ(rec.first_frame, 10);
+  EXPECT_EQ(rec.last_frame, 19);
+  ClipResult res = evaluate_clip(rec, 2.0, 4.0);
+  EXPECT_EQ(res.counts.generated_updates, r.generated_updates);
+  EXPECT_EQ(res.counts.malformed_updates, r.malformed_updates);
+  EXPECT_EQ(res.counts.invalid_updates, r.invalid_updates);
+  EXPECT_EQ(r.malformed_updates, 1);
+  EXPECT_EQ(r.invalid_updates, 2);  // S9 unknown, S1 backward
+  EXPECT_EQ(res.counts.update_matched, 2);
+  EXPECT_EQ(res.counts.transition_matched, 2);
+  EXPECT_EQ(res.counts.speak_matched, 1);
+  EXPECT_EQ(res.counts.turns, 6);
+  // the record survives predictions.jsonl
+  ClipRecord back = record_from_json(nlohmann::json::parse(record_to_json(rec).dump()), "test");
+  EXPECT_TRUE(evaluate_clip(back, 2.0, 4.0).counts == res.counts);
 }

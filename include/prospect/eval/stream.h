@@ -14,7 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "prospect/data/clip.h"  // StepState, DstTransition
+#include "prospect/data/clip.h"
+#include "prospect/eval/metrics.h"
 
 namespace prospect::eval {
 
@@ -74,19 +75,10 @@ struct StreamOptions {
   int overflow_keep = 0;          // 0: max_seq_len / 2
 };
 
-// A generated turn placed at the frame after which it was generated. DST updates give one event per
-// transition; a malformed update gives one event with no id.
-struct StreamEvent {
-  int64_t frame = 0;
-  bool assistant = true;
-  std::string text;                 // assistant: the turn; DST: the generated text
-  std::optional<std::string> id;    // DST: the step id; nullopt = malformed
-  std::string transition;           // DST: "start" | "complete"
-  bool valid = true;                // DST: applied to the predicted state
-};
-
 struct StreamResult {
-  std::vector<StreamEvent> predicted;
+  // Generated turns placed at the frame after which they were generated (metrics.h events): an
+  // assistant turn, one DST event per transition, one event with no id for a malformed update.
+  std::vector<Event> predicted;
   std::map<std::string, StepState> final_state;  // the predicted state at the end
   int64_t decisions = 0;          // decision points read
   int64_t generated_turns = 0;    // assistant + DST turns generated
@@ -104,6 +96,14 @@ StreamResult stream_clip(StreamModel& model, const StreamClip& clip, const Strea
 // The state of every step in `steps` order (steps missing from the map are not_started).
 std::vector<std::pair<std::string, StepState>> ordered_state(const std::vector<std::string>& steps,
                                                              const std::map<std::string, StepState>& state);
+
+// Reference events of a clip in stream order (SPEC §8): assistant turns at their end_frame, one DST
+// event per {id, transition} of a DST_UPDATE turn; frames outside the clip are an Error naming it.
+std::vector<Event> reference_events(const Clip& clip);
+
+// The clip's record for the metrics and predictions.jsonl: frames, initial state (SPEC §2.1, fps =
+// the clip's or the store's), reference events and the predicted ones given.
+ClipRecord clip_record(const Clip& clip, double store_fps, std::vector<Event> predicted);
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
