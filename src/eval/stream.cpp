@@ -33,7 +33,6 @@ class Run {
  public:
   Run(StreamModel& m, const StreamClip& c, const StreamTemplate& t, const StreamOptions& o)
       : model_(m), clip_(c), tmpl_(t), opt_(o), state_(c.initial_state) {
-    keep_ = opt_.overflow_keep > 0 ? opt_.overflow_keep : opt_.max_seq_len / 2;
   }
 
   StreamResult run() {
@@ -98,7 +97,10 @@ class Run {
     std::vector<int32_t> st = tmpl_.state_turn(ordered_state(clip_.steps, state_));
     head.insert(head.end(), st.begin(), st.end());
     model_.feed_tokens(head);
-    int64_t keep = std::min<int64_t>(keep_, opt_.max_seq_len - static_cast<int64_t>(head.size()) - need);
+    const int64_t room = opt_.max_seq_len - static_cast<int64_t>(head.size());
+    // default: half of what the window leaves after its head, so a full context costs one re-encode
+    // per (room / 2) tokens even when the system turn is long
+    int64_t keep = std::min<int64_t>(opt_.overflow_keep > 0 ? opt_.overflow_keep : room / 2, room - need);
     size_t first = history_.size();
     int64_t total = 0;
     while (first > 0 && total + history_[first - 1].len() <= keep) total += history_[--first].len();
@@ -181,7 +183,6 @@ class Run {
   const StreamOptions& opt_;
   std::map<std::string, StepState> state_;
   std::vector<Segment> history_;  // what follows the window prefix in the context
-  int64_t keep_ = 0;
   int64_t frame_ = INT64_MIN;  // the frame of the last item fed
   int turns_this_frame_ = 0;
   StreamResult res_;
@@ -240,6 +241,7 @@ ClipRecord clip_record(const Clip& clip, double store_fps, std::vector<Event> pr
   ClipRecord r;
   r.clip_id = clip.id();
   r.fps = clip.fps > 0 ? clip.fps : store_fps;
+  if (!(r.fps > 0)) fail("clip {}: no fps (neither the clip's nor the store's)", r.clip_id);
   r.first_frame = clip.start_frame_idx;
   r.last_frame = clip.end_frame_idx;
   r.initial_state = initial_state(clip, r.fps);

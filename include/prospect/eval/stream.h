@@ -72,7 +72,7 @@ struct StreamOptions {
   int max_turns_per_frame = 4;
   int max_new_tokens = 64;
   int max_seq_len = 1024;
-  int overflow_keep = 0;          // 0: max_seq_len / 2
+  int overflow_keep = 0;          // 0: half of what a window leaves after BOS + system + state
 };
 
 struct StreamResult {
