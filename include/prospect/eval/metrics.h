@@ -32,6 +32,11 @@ Event assistant_event(int64_t frame, std::string text);
 Event dst_event(int64_t frame, std::string id, std::string transition);
 Event malformed_event(int64_t frame, std::string text = "");
 
+// A generated DST update's content ("S3->complete, S1->start", SPEC §3) as events at `frame`, in
+// order. Text that does not parse as a whole (empty, a part without "->", a transition other than
+// start / complete) gives one malformed event (id null) carrying the text.
+std::vector<Event> parse_dst_update(const std::string& text, int64_t frame);
+
 // One clip as predictions.jsonl stores it: enough to recompute every number of eval.json.
 struct ClipRecord {
   std::string clip_id;
