@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "prospect/data/clip.h"  // StepState
+#include "prospect/data/clip.h"  // StepState, state_name, apply_transition
 #include "prospect/eval/text_metrics.h"
 
 namespace prospect::eval {
@@ -46,15 +46,22 @@ struct ClipRecord {
   std::vector<Event> reference, predicted;
 };
 
+// The reference side of a clip: first/last frame, the initial state (SPEC §2.1, every step of
+// step_ids()), and one event per assistant turn and per DST_UPDATE entry at the turn's end_frame,
+// in stream order (SPEC §3: within a frame DST_UPDATE before assistant, then by time, then file
+// order). fps: the clip's own if it has one, else store_fps. `predicted` is left empty.
+ClipRecord reference_record(const Clip& clip, double store_fps);
+
 // predictions.jsonl lines (SPEC §8): {clip_id, fps, first_frame, last_frame, initial_state,
 // reference, predicted}; events {"role","frame","text"} or {"role","frame","id","transition"}.
 nlohmann::ordered_json record_to_json(const ClipRecord& r);
 ClipRecord record_from_json(const nlohmann::json& j, const std::string& where);  // Error names where + field
 
-const char* step_state_name(StepState s);  // "not_started" | "in_progress" | "completed"
+const char* step_state_name(StepState s);  // state_name(): "not_started" | "in_progress" | "completed"
 StepState parse_step_state(const std::string& s, const std::string& where);
-// not_started -> in_progress -> completed, complete may skip start. False (state unchanged) for an
-// unknown step, a backward or repeated transition, or an unknown transition word.
+// apply_transition() of the data layer: not_started -> in_progress -> completed, complete may skip
+// start. False (state unchanged) for an unknown step, a backward or repeated transition, or an
+// unknown transition word.
 bool apply_step_transition(std::map<std::string, StepState>& state, const std::string& id,
                            const std::string& transition);
 
