@@ -73,36 +73,6 @@ bool apply_step_transition(std::map<std::string, StepState>& state, const std::s
   return apply_transition(state, DstTransition{id, transition});  // the data layer's rule (SPEC §2.2)
 }
 
-ClipRecord reference_record(const Clip& clip, double store_fps) {
-  ClipRecord r;
-  r.clip_id = clip.id();
-  r.fps = clip.fps > 0 ? clip.fps : store_fps;
-  if (!(r.fps > 0)) fail("clip {}: no fps (neither the clip's nor the store's)", r.clip_id);
-  r.first_frame = clip.start_frame_idx;
-  r.last_frame = clip.end_frame_idx;
-  r.initial_state = initial_state(clip, r.fps);
-  std::vector<size_t> order;
-  for (size_t i = 0; i < clip.conversation.size(); ++i) {
-    Role role = clip.conversation[i].role;
-    if (role == Role::Assistant || role == Role::DstUpdate) order.push_back(i);
-  }
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    const Turn &x = clip.conversation[a], &y = clip.conversation[b];
-    if (x.end_frame != y.end_frame) return x.end_frame < y.end_frame;
-    if (x.role != y.role) return x.role == Role::DstUpdate;
-    return x.time < y.time;
-  });
-  for (size_t i : order) {
-    const Turn& t = clip.conversation[i];
-    if (t.role == Role::Assistant)
-      r.reference.push_back(assistant_event(t.end_frame, t.content));
-    else
-      for (const auto& u : t.updates) r.reference.push_back(dst_event(t.end_frame, u.id, u.transition));
-  }
-  for (size_t i = 0; i < r.reference.size(); ++i) r.reference[i].index = static_cast<int>(i);
-  return r;
-}
-
 // ---- predictions.jsonl records ----
 
 static ojson event_to_json(const Event& e) {

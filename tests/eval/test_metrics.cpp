@@ -200,48 +200,6 @@ TEST(ClipMetrics, StepTransitions) {
   EXPECT_STREQ(step_state_name(StepState::NotStarted), "not_started");
 }
 
-// Reference events from a clip: turns at their end_frame, DST before assistant within a frame.
-TEST(ClipMetrics, ReferenceRecordFromClip) {
-  Clip c;
-  c.video_uid = "vid";
-  c.start_frame_idx = 20;
-  c.end_frame_idx = 30;
-  // t0 = 20 / 2 fps = 10 s: S1 (0-10 s) completed, S2 (10-20 s) in progress; S3 only in an update.
-  c.steps = {{"S1", "fold", 0, 10}, {"S2", "grind", 10, 20}};
-  auto turn = [](Role role, std::string text, double time, int64_t end) {
-    Turn t;
-    t.role = role;
-    t.content = std::move(text);
-    t.time = time;
-    t.start_frame = end - 1;
-    t.end_frame = end;
-    return t;
-  };
-  c.conversation = {turn(Role::System, "sys", 0, 1), turn(Role::User, "hi", 10, 21),
-                    turn(Role::Assistant, "late text", 12.4, 25), turn(Role::Assistant, "hello", 11, 22)};
-  Turn upd = turn(Role::DstUpdate, "", 12.5, 25);
-  upd.updates = {{"S2", "complete"}, {"S3", "start"}};
-  c.conversation.push_back(upd);
-  ClipRecord r = reference_record(c, 2.0);
-  EXPECT_EQ(r.clip_id, "vid:20");
-  EXPECT_EQ(r.fps, 2.0);
-  EXPECT_EQ(r.first_frame, 20);
-  EXPECT_EQ(r.last_frame, 30);
-  EXPECT_EQ(r.initial_state, (std::map<std::string, StepState>{
-                                 {"S1", StepState::Completed}, {"S2", StepState::InProgress}, {"S3", StepState::NotStarted}}));
-  ASSERT_EQ(r.reference.size(), 4u);
-  EXPECT_EQ(r.reference[0].text, "hello");
-  EXPECT_EQ(r.reference[0].frame, 22);
-  EXPECT_EQ(*r.reference[1].id, "S2");
-  EXPECT_EQ(*r.reference[2].id, "S3");
-  EXPECT_EQ(r.reference[2].frame, 25);
-  EXPECT_EQ(r.reference[3].text, "late text");
-  EXPECT_EQ(r.reference[3].index, 3);
-  EXPECT_TRUE(r.predicted.empty());
-  c.fps = 0;
-  EXPECT_THROW(reference_record(c, 0.0), Error);
-}
-
 TEST(Metrics, EmptyDenominatorsAreNull) {
   ClipRecord r;
   r.clip_id = "quiet:0";

@@ -46,12 +46,6 @@ struct ClipRecord {
   std::vector<Event> reference, predicted;
 };
 
-// The reference side of a clip: first/last frame, the initial state (SPEC §2.1, every step of
-// step_ids()), and one event per assistant turn and per DST_UPDATE entry at the turn's end_frame,
-// in stream order (SPEC §3: within a frame DST_UPDATE before assistant, then by time, then file
-// order). fps: the clip's own if it has one, else store_fps. `predicted` is left empty.
-ClipRecord reference_record(const Clip& clip, double store_fps);
-
 // predictions.jsonl lines (SPEC §8): {clip_id, fps, first_frame, last_frame, initial_state,
 // reference, predicted}; events {"role","frame","text"} or {"role","frame","id","transition"}.
 nlohmann::ordered_json record_to_json(const ClipRecord& r);
