@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -131,4 +132,56 @@ TEST(Synth, TokenizerRoundTripsTheTextAndHasTheSpecialTokens) {
   std::ofstream(dir + "/eot.txt") << "Now pour.<|eot|>\n";
   auto p = run("spm_encode" + m + " --output_format=piece < " + dir + "/eot.txt");
   EXPECT_NE(p.output.find(" <|eot|>"), std::string::npos) << p.output;
+}
+
+// The frames carry the step: a nearest-centroid classifier fitted on some videos names the step of
+// held-out frames (away from transitions) almost always. A model has at least this much to go on.
+TEST(Synth, FramesIdentifyTheStep) {
+  SynthOptions o = small("");
+  auto step_at = [](const Clip& c, int64_t f) -> int {
+    for (size_t k = 0; k < c.steps.size(); ++k)
+      if (f >= static_cast<int64_t>(c.steps[k].start_ts * c.fps + 0.5) + 1 &&
+          f < static_cast<int64_t>(c.steps[k].end_ts * c.fps + 0.5) - 2)
+        return static_cast<int>(k);
+    return -1;
+  };
+  std::map<std::pair<int, int>, std::vector<double>> sum;
+  std::map<std::pair<int, int>, int> count;
+  for (int i = 0; i < 40; ++i) {
+    SynthVideo v = synth_video(o, i);
+    for (size_t c = 0; c < v.clips.size(); ++c)
+      for (int64_t f = v.clips[c].start_frame_idx; f <= v.clips[c].end_frame_idx; ++f) {
+        int k = step_at(v.clips[c], f);
+        if (k < 0) continue;
+        auto& s = sum[{v.task, k}];
+        s.resize(o.dim, 0.0);
+        const float* row = &v.rows[c][(f - v.clips[c].start_frame_idx) * o.dim];
+        for (int d = 0; d < o.dim; ++d) s[d] += row[d];
+        ++count[{v.task, k}];
+      }
+  }
+  int right = 0, total = 0;
+  for (int i = 40; i < 60; ++i) {
+    SynthVideo v = synth_video(o, i);
+    for (size_t c = 0; c < v.clips.size(); ++c)
+      for (int64_t f = v.clips[c].start_frame_idx; f <= v.clips[c].end_frame_idx; ++f) {
+        int k = step_at(v.clips[c], f);
+        if (k < 0) continue;
+        const float* row = &v.rows[c][(f - v.clips[c].start_frame_idx) * o.dim];
+        double best = 1e300;
+        std::pair<int, int> arg{-1, -1};
+        for (auto& [key, s] : sum) {
+          double d2 = 0;
+          for (int d = 0; d < o.dim; ++d) {
+            double x = row[d] - s[d] / count[key];
+            d2 += x * x;
+          }
+          if (d2 < best) best = d2, arg = key;
+        }
+        right += arg == std::make_pair(v.task, k);
+        ++total;
+      }
+  }
+  ASSERT_GT(total, 500);
+  EXPECT_GE(static_cast<double>(right) / total, 0.98) << right << " / " << total;
 }
