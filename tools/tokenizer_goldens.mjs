@@ -47,3 +47,23 @@ const rows = cases.map((c) => {
 });
 fs.writeFileSync(path.join(golden, "oniguruma_ids.jsonl"), rows.join("\n") + "\n");
 console.log(`oniguruma_ids.jsonl: ${rows.length} lines`);
+
+// The chat templates (include/prospect/text/chat_template.h) on a small conversation: header, content
+// and the end-of-turn token of every turn, each segment tokenized on its own.
+const conv = JSON.parse(fs.readFileSync(path.join(golden, "chat_conversation.json"), "utf8"));
+const templates = {
+  llama3: { tok: toks.llama3, header: (r) => `<|start_header_id|>${r}<|end_header_id|>\n\n`, eot: "<|eot_id|>" },
+  plain: { tok: toks.tiny, header: (r) => r[0].toUpperCase() + r.slice(1) + ": ", eot: "<|eot|>" },
+};
+const chat = {};
+for (const [name, t] of Object.entries(templates)) {
+  const eot = t.tok.encode(t.eot, { add_special_tokens: false }).ids;
+  if (eot.length !== 1) throw new Error(`${name}: ${t.eot} is not one token`);
+  chat[name] = conv.turns.flatMap((turn) => [
+    ...t.tok.encode(t.header(turn.role), { add_special_tokens: false }).ids,
+    ...t.tok.encode(turn.content, { add_special_tokens: false }).ids,
+    eot[0],
+  ]);
+}
+fs.writeFileSync(path.join(golden, "chat_ids.json"), JSON.stringify(chat) + "\n");
+console.log(`chat_ids.json: llama3 ${chat.llama3.length} ids, plain ${chat.plain.length} ids`);

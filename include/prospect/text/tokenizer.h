@@ -55,4 +55,10 @@ std::unique_ptr<Tokenizer> bpe_tokenizer_from_json(const std::string& json_text,
                                                    const std::string& config_json = "");
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path);
 
+// Trains a SentencePiece model: `args` as for spm_train ("--input=F --model_prefix=P --vocab_size=N
+// --user_defined_symbols=<|eot|> ..."). Throws Error with SentencePiece's message on failure.
+// Use this, never libsentencepiece directly: it is only safe inside the libprospect_spm module
+// (its protobuf-lite clashes with LibTorch's libprotobuf; see src/text/spm/spm_module.cpp).
+void train_sentencepiece(const std::string& args);
+
 }  // namespace prospect
