@@ -152,7 +152,7 @@ std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path)
   return std::make_unique<SentencePieceTokenizer>(path);
 }
 
-void train_sentencepiece(const std::string& args) {
+void sentencepiece_train(const std::string& args) {
   std::string err;
   if (!spm().train(args.c_str(), &err)) fail("SentencePiece training failed ({}): {}", args, err);
 }

@@ -31,7 +31,7 @@ const std::string& tiny_sp_model() {
       for (const char* l : lines) txt << l << "\n";
     txt.close();
     std::string prefix = (dir / "sp").string();
-    train_sentencepiece(
+    sentencepiece_train(
         "--input=" + (dir / "train.txt").string() + " --model_prefix=" + prefix +
         " --vocab_size=150 --model_type=bpe --character_coverage=1.0 --user_defined_symbols=<|eot|>"
         " --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 --num_threads=1 --minloglevel=2");
@@ -77,7 +77,7 @@ TEST(SentencePiece, RoundTripOffsetsAndEot) {
     EXPECT_EQ(n_ids, n_text) << text;
   }
   EXPECT_THROW(tok->decode({1000}), Error);
-  EXPECT_THROW(train_sentencepiece("--input=/nonexistent/x.txt --model_prefix=/tmp/never"), Error);
+  EXPECT_THROW(sentencepiece_train("--input=/nonexistent/x.txt --model_prefix=/tmp/never"), Error);
 }
 
 TEST(SentencePiece, PlainTemplate) {

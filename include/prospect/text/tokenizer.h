@@ -59,6 +59,6 @@ std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path)
 // --user_defined_symbols=<|eot|> ..."). Throws Error with SentencePiece's message on failure.
 // Use this, never libsentencepiece directly: it is only safe inside the libprospect_spm module
 // (its protobuf-lite clashes with LibTorch's libprotobuf; see src/text/spm/spm_module.cpp).
-void train_sentencepiece(const std::string& args);
+void sentencepiece_train(const std::string& args);
 
 }  // namespace prospect
