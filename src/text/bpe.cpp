@@ -335,7 +335,7 @@ void add_pre_steps(const json& pt, const std::string& where, std::vector<PreStep
     steps->push_back(std::move(s));
   } else if (type == "ByteLevel") {
     *byte_level = true;
-    if (pt.value("add_prefix_space", false)) steps->push_back(PreStep{PreStep::kPrefixSpace, nullptr, "", {}, false});
+    if (pt.value("add_prefix_space", true)) steps->push_back(PreStep{PreStep::kPrefixSpace, nullptr, "", {}, false});
     if (pt.value("use_regex", true)) {
       PreStep s;
       s.kind = PreStep::kSplitRegex;
