@@ -198,3 +198,43 @@ TEST(Bpe, Errors) {
   EXPECT_THROW(bpe_tokenizer_from_json("{not json", "x.json"), Error);
   EXPECT_THROW(bpe_tokenizer_from_json("{\"model\": {\"type\": \"BPE\"}}", "x.json"), Error);
 }
+
+// Pre-tokenizer steps beyond the two real files: Split with a String pattern and other behaviors,
+// ByteLevel's prefix space (zero-width offset). Expected pieces derived by hand from HF's rules.
+TEST(Bpe, SplitBehaviorsAndPrefixSpace) {
+  auto make = [](nlohmann::json split, bool prefix) {
+    auto j = nlohmann::json::parse(flags_json());
+    j["pre_tokenizer"] = {{"type", "Sequence"},
+                          {"pretokenizers",
+                           {split, {{"type", "ByteLevel"}, {"add_prefix_space", prefix}, {"use_regex", false}}}}};
+    return bpe_tokenizer_from_json(j.dump(), "split.json");
+  };
+  auto split = [](const char* lit, const char* behavior, bool invert = false) {
+    return nlohmann::json{{"type", "Split"}, {"pattern", {{"String", lit}}}, {"behavior", behavior}, {"invert", invert}};
+  };
+  using Off = std::vector<std::pair<size_t, size_t>>;
+  // Removed + prefix space: "a-b" -> " a", " b"; the added spaces have zero width
+  auto t = make(split("-", "Removed"), true);
+  Encoding e = t->encode("a-b");
+  EXPECT_EQ(t->decode(e.ids), " a b");
+  EXPECT_EQ(e.offsets, (Off{{0, 0}, {0, 1}, {2, 2}, {2, 3}}));
+  // MergedWithPrevious: "a-b-" -> "a-", "b-"; MergedWithNext: "-a-b" -> "-a", "-b"
+  t = make(split("-", "MergedWithPrevious"), true);
+  e = t->encode("a-b-");
+  EXPECT_EQ(t->decode(e.ids), " a- b-");
+  t = make(split("-", "MergedWithNext"), true);
+  EXPECT_EQ(t->decode(t->encode("-a-b").ids), " -a -b");
+  // Contiguous: "a--b" -> "a", "--", "b"
+  t = make(split("-", "Contiguous"), true);
+  EXPECT_EQ(t->decode(t->encode("a--b").ids), " a -- b");
+  // invert: the pattern marks what to keep apart ("a-b" with invert+Removed keeps only "-")
+  t = make(split("-", "Removed", true), false);
+  EXPECT_EQ(t->decode(t->encode("a-b").ids), "-");
+  // Regex splits ("\\d+" Isolated) and a piece that starts with a space gets no second one
+  auto j = nlohmann::json{{"type", "Split"}, {"pattern", {{"Regex", "\\d+"}}}, {"behavior", "Isolated"}, {"invert", false}};
+  t = make(j, true);
+  EXPECT_EQ(t->decode(t->encode("ab12 c").ids), " ab 12 c");
+  // A regex that does not compile is an error naming the file
+  j["pattern"]["Regex"] = "(unclosed";
+  EXPECT_THROW(make(j, false), Error);
+}
