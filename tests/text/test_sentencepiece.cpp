@@ -13,9 +13,9 @@ using namespace prospect;
 
 namespace {
 
-// Trains once per test binary into the build tree; returns the .model path.
-const std::string& tiny_sp_model() {
-  static const std::string path = [] {
+// Trains a tiny model into the build tree (once per name); returns the .model path.
+std::string train_model(const std::string& name, const std::string& extra) {
+  {
     namespace fs = std::filesystem;
     fs::path dir = fs::path(PROSPECT_BINARY_DIR) / "test_text_sp";
     fs::create_directories(dir);
@@ -30,14 +30,24 @@ const std::string& tiny_sp_model() {
     for (int r = 0; r < 20; ++r)
       for (const char* l : lines) txt << l << "\n";
     txt.close();
-    std::string prefix = (dir / "sp").string();
+    std::string prefix = (dir / name).string();
     sentencepiece_train(
         "--input=" + (dir / "train.txt").string() + " --model_prefix=" + prefix +
-        " --vocab_size=150 --model_type=bpe --character_coverage=1.0 --user_defined_symbols=<|eot|>"
-        " --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 --num_threads=1 --minloglevel=2");
+        " --model_type=bpe --character_coverage=1.0 --user_defined_symbols=<|eot|>"
+        " --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 --num_threads=1 --minloglevel=2" + extra);
     return prefix + ".model";
-  }();
+  }
+}
+
+const std::string& tiny_sp_model() {
+  static const std::string path = train_model("sp", " --vocab_size=150");
   return path;
+}
+
+int count_special(const Tokenizer& t) {
+  int n = 0;
+  for (int32_t id = 0; id < t.vocab_size(); ++id) n += t.is_special(id);
+  return n;
 }
 
 }  // namespace
@@ -76,8 +86,23 @@ TEST(SentencePiece, RoundTripOffsetsAndEot) {
     }
     EXPECT_EQ(n_ids, n_text) << text;
   }
+  EXPECT_EQ(count_special(*tok), 4);  // <unk> <s> </s> <|eot|>
   EXPECT_THROW(tok->decode({1000}), Error);
   EXPECT_THROW(sentencepiece_train("--input=/nonexistent/x.txt --model_prefix=/tmp/never"), Error);
+}
+
+// The demo's settings: no dummy prefix, identity normalization, byte fallback: exact round trips, and
+// word pieces that encode to themselves are still not special.
+TEST(SentencePiece, DemoSettings) {
+  auto tok = load_tokenizer(train_model("demo", " --normalization_rule_name=identity --add_dummy_prefix=false"
+                                                " --remove_extra_whitespaces=false --byte_fallback=true"
+                                                " --vocab_size=400"));
+  EXPECT_EQ(count_special(*tok), 4);
+  for (std::string text : {"  two  spaces\n", "cut the onion<|eot|>", "ünïcödé 中文 😀", ""}) {
+    Encoding e = tok->encode(text);
+    EXPECT_EQ(tok->decode(e.ids), text);
+  }
+  EXPECT_EQ(tok->encode("<|eot|>").ids, std::vector<int32_t>{tok->token_to_id("<|eot|>")});
 }
 
 TEST(SentencePiece, PlainTemplate) {
