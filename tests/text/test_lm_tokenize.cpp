@@ -1,6 +1,7 @@
 // prospect_lm tokenize end to end: JSON strings in, id arrays out; a bad line is exit 1.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -11,7 +12,10 @@ namespace {
 
 // Runs `prospect_lm tokenize` with `input` on stdin; returns (exit code, stdout).
 std::pair<int, std::string> run_tokenize(const std::string& args, const std::string& input) {
-  std::string in = std::string(PROSPECT_BINARY_DIR) + "/test_lm_tokenize_in.jsonl";
+  // one input file per process and call: ctest runs the cases in parallel
+  static int call = 0;
+  std::string in = std::string(PROSPECT_BINARY_DIR) + "/test_lm_tokenize_" + std::to_string(getpid()) + "_" +
+                   std::to_string(call++) + ".jsonl";
   std::ofstream(in, std::ios::binary) << input;
   std::string cmd = std::string(PROSPECT_BINARY_DIR) + "/prospect_lm tokenize " + args + " < " + in + " 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
@@ -20,6 +24,7 @@ std::pair<int, std::string> run_tokenize(const std::string& args, const std::str
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   int st = pclose(p);
+  std::remove(in.c_str());
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 

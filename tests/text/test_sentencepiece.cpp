@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 #include "prospect/core/error.h"
 #include "prospect/text/chat_template.h"
@@ -13,11 +14,22 @@ using namespace prospect;
 
 namespace {
 
+// The per-process folder of the trained models, removed when the test binary exits.
+struct TempDir {
+  std::filesystem::path path =
+      std::filesystem::path(PROSPECT_BINARY_DIR) / ("test_text_sp_" + std::to_string(getpid()));
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+TempDir g_dir;
+
 // Trains a tiny model into the build tree (once per name); returns the .model path.
 std::string train_model(const std::string& name, const std::string& extra) {
   {
     namespace fs = std::filesystem;
-    fs::path dir = fs::path(PROSPECT_BINARY_DIR) / "test_text_sp";
+    fs::path dir = g_dir.path;  // one folder per process: ctest runs the cases in parallel
     fs::create_directories(dir);
     std::ofstream txt(dir / "train.txt");
     const char* lines[] = {
@@ -123,7 +135,7 @@ TEST(SentencePiece, MissingModelNamesPath) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/demo.model"), std::string::npos);
   }
-  std::string bad = std::string(PROSPECT_BINARY_DIR) + "/test_text_bad.model";
+  std::string bad = std::string(PROSPECT_BINARY_DIR) + "/test_text_bad_" + std::to_string(getpid()) + ".model";
   std::ofstream(bad) << "not a model";
   try {
     load_tokenizer(bad);
@@ -131,4 +143,5 @@ TEST(SentencePiece, MissingModelNamesPath) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(bad), std::string::npos);
   }
+  std::remove(bad.c_str());
 }
