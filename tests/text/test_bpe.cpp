@@ -111,6 +111,9 @@ TEST(Bpe, Llama3SpecialIds) {
   // special tokens are matched with spaces kept and case-sensitively
   EXPECT_EQ(t.encode(" <|eot_id|> ").ids, (std::vector<int32_t>{220, 128009, 220}));
   EXPECT_EQ(t.encode("<|EOT_ID|>").ids.size(), 7u);
+  for (const char* bad : {"\xff", "ab\xc3", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "a\x80" "b"})
+    EXPECT_THROW(t.encode(bad), Error) << bad;
+  EXPECT_EQ(t.decode(t.encode("\xf0\x9f\x98\x80").ids), "\xf0\x9f\x98\x80");  // 😀 is fine
   EXPECT_THROW(t.decode({-1}), Error);
   EXPECT_THROW(t.decode({128256}), Error);
 }
