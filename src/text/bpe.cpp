@@ -261,9 +261,10 @@ struct AddedToken {
   bool special = false, lstrip = false, rstrip = false, single_word = false, normalized = false;
 };
 
-// regex_syntax's is_word_character (HF's single_word test), through Oniguruma's Unicode \w.
+// The Rust regex crate's Unicode \w (HF's single_word test): Alphabetic, marks, decimal digits,
+// connector punctuation and Join_Control, through Oniguruma's property classes.
 bool is_word_char(uint32_t c) {
-  static const Regex word("\\A\\w", "word-character test");
+  static const Regex word("\\A[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]", "word-character test");
   std::string s;
   append_utf8(s, c);
   auto* p = reinterpret_cast<const OnigUChar*>(s.data());

@@ -167,6 +167,9 @@ TEST(Bpe, AddedTokenFlags) {
   EXPECT_EQ(ids("a [W]!"), V({t->token_to_id("a"), t->token_to_id("\xC4\xA0"), 256, t->token_to_id("!")}));
   EXPECT_EQ(ids("x[W]").size(), 4u);      // glued to a word: plain bytes
   EXPECT_EQ(ids("\xC3\xA9[W]").size(), 5u);  // é is a word character
+  EXPECT_EQ(ids("\xE2\x85\xAB[W]").size(), 6u);  // so is Ⅻ (Alphabetic, though a number)
+  EXPECT_EQ(ids("\xE2\x80\x8D[W]").size(), 6u);  // and ZWJ (Join_Control)
+  EXPECT_EQ(ids("\xE2\x91\xA0[W]").size(), 4u);  // ① (No) is not: [W] matches
   // lstrip: the token absorbs the whitespace before it; rstrip: after it
   Encoding e = t->encode("a  <l>b");
   EXPECT_EQ(e.ids, V({t->token_to_id("a"), 257, t->token_to_id("b")}));
