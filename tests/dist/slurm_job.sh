@@ -95,4 +95,11 @@ grep -q "restart 0 rank 0: --config demo.ini --run-dir runs/slurm-$jid --resume 
 grep -q "restart 1 rank 1: --config demo.ini --run-dir runs/slurm-$jid --resume auto" "$rdir/args.txt" ||
   fail "the requeued run did not use the same run directory: $(cat "$rdir/args.txt")"
 echo "ok: train_dst.slurm stopped on SIGUSR1 (exit 3), requeued itself and completed in runs/slurm-$jid"
+
+# ---- 3. a lost rank under srun: kill -9 and SIGSTOP end the step, naming the rank ----
+for mode in kill stop; do
+  bash "$src/tests/dist/peer_failure.sh" "$loop" "$mode" 3 5 srun --mpi=pmix --overcommit >"$work/peer-$mode.txt" 2>&1 ||
+    { cat "$work/peer-$mode.txt"; fail "srun peer failure ($mode)"; }
+  echo "ok: under srun, $(grep 'job ended' "$work/peer-$mode.txt")"
+done
 echo PASS
