@@ -60,6 +60,8 @@ int run_ranks(Communicator& comm, const std::function<int()>& body) {
   int code = kExitError;
   try {
     return body();
+  } catch (const StopRequested&) {
+    throw;  // every rank agreed to stop (stop_requested_agreed): they all end normally with 3
   } catch (const Error& e) {
     code = e.code;
     spdlog::error("{}", e.what());

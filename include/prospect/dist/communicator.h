@@ -44,7 +44,8 @@ class Communicator {
 // Runs a program's distributed part. An exception escaping body on one rank ends the whole job at
 // once with the exception's exit code (Error::code, else 1; logged first, then abort()), instead of
 // leaving the other ranks waiting for this one in their next collective until dist.timeout_s. With
-// world size 1 the exception propagates (run_app maps it). Returns body's result otherwise.
+// world size 1 the exception propagates (run_app maps it). StopRequested always propagates: the ranks
+// agreed on it together, and aborting could cut rank 0's checkpoint short. Returns body's result.
 //   return run_app([&] { ...parse...; auto comm = make_communicator(...);
 //                        return run_ranks(*comm, [&] { return train(cfg, *comm); }); });
 int run_ranks(Communicator& comm, const std::function<int()>& body);
