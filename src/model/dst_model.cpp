@@ -32,7 +32,7 @@ DSTProActLlamaImpl::DSTProActLlamaImpl(const LlamaConfig& lm_config, int64_t fea
 at::Tensor DSTProActLlamaImpl::project(const at::Tensor& frames) {
   PROSPECT_CHECK(frames.dim() == 2 && frames.size(1) == feature_dim,
                  "frames have shape [{}], the projector expects [N, {}]", fmt::join(frames.sizes(), ", "), feature_dim);
-  return mm_projector->forward(frames.to(lm_head_weight().scalar_type()));
+  return mm_projector->forward(frames.to(lm_head_weight().device(), lm_head_weight().scalar_type()));
 }
 
 at::Tensor DSTProActLlamaImpl::inputs_embeds(const at::Tensor& input_ids, const at::Tensor& frames) {
@@ -154,10 +154,9 @@ DSTProActLlama load_dst_model(const std::string& dir, int64_t feature_dim) {
     fail("{}: the projector takes {}-d features ('{}' is [{}]) but the frames are {}-d", head_path, shape[1], proj,
          fmt::join(shape, ", "), feature_dim);
   DSTProActLlama m(c, shape[1]);
-  TensorMap t = load_safetensors_dir(dir);
-  for (auto& [name, e] : heads.entries()) t[name] = heads.tensor(name);
-  load_parameters(*m, t, dir + " (model.safetensors + " + kHeadFile + ")",
-                  false, c.tie_word_embeddings ? std::vector<std::string>{"lm_head."} : std::vector<std::string>{});
+  SafetensorsDir t(dir);
+  t.add(head_path);
+  load_parameters(*m, t, false, c.tie_word_embeddings ? std::vector<std::string>{"lm_head."} : std::vector<std::string>{});
   return m;
 }
 
