@@ -223,10 +223,11 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const BlockInputs& i
     k = k.unsqueeze(2).expand({B, n_kv_heads, rep, S, head_size}).reshape({B, n_heads, S, head_size});
     v = v.unsqueeze(2).expand({B, n_kv_heads, rep, S, head_size}).reshape({B, n_heads, S, head_size});
   }
-  at::Tensor scores = at::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(static_cast<double>(head_size)));
+  // Scores and softmax in fp32 (as HF's eager path upcasts), whatever the compute dtype.
+  at::Tensor scores = (at::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(static_cast<double>(head_size)))).to(at::kFloat);
   // The lowest finite value rather than -inf: a fully masked row (a padded query) stays finite.
   scores = scores.masked_fill(in.mask.logical_not(), std::numeric_limits<float>::lowest());
-  at::Tensor p = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  at::Tensor p = at::softmax(scores, -1).to(q.scalar_type());
   at::Tensor o = at::matmul(p, v).transpose(1, 2).reshape({B, T, n_heads * head_size});
   return o_proj(o);
 }
@@ -322,6 +323,9 @@ at::Tensor LlamaForCausalLMImpl::hidden(const at::Tensor& inputs_embeds, const a
                  "inputs_embeds has shape [{}], expected [B, T, {}]", fmt::join(inputs_embeds.sizes(), ", "),
                  config.hidden_size);
   BlockInputs in = block_inputs(inputs_embeds.size(0), inputs_embeds.size(1), attention_mask, positions, cache);
+  // As HF: the rotary tables are computed in fp32 and applied in the compute dtype.
+  in.cos = in.cos.to(inputs_embeds.scalar_type());
+  in.sin = in.sin.to(inputs_embeds.scalar_type());
   at::Tensor x = inputs_embeds;
   for (auto& block : model->blocks) x = runner ? runner(block, x, in) : block->forward(x, in);
   if (cache) cache->length = in.past + inputs_embeds.size(1);
