@@ -19,6 +19,21 @@ std::vector<std::pair<std::string, StepState>> ordered_state(const std::vector<s
   return out;
 }
 
+void StreamModel::feed_mixed(const std::vector<int32_t>& ids, const std::vector<const float*>& frames) {
+  std::vector<int32_t> run;
+  size_t f = 0;
+  for (int32_t id : ids) {
+    if (id >= 0) {
+      run.push_back(id);
+      continue;
+    }
+    if (!run.empty()) feed_tokens(run), run.clear();
+    PROSPECT_CHECK(f < frames.size(), "feed_mixed: more frame markers than the {} frames given", frames.size());
+    feed_frame(frames[f++]);
+  }
+  if (!run.empty()) feed_tokens(run);
+}
+
 namespace {
 
 // What the context holds after the window prefix, one piece per frame or turn, so that the most
@@ -96,7 +111,6 @@ class Run {
     std::vector<int32_t> head = clip_.prefix;
     std::vector<int32_t> st = tmpl_.state_turn(ordered_state(clip_.steps, state_));
     head.insert(head.end(), st.begin(), st.end());
-    model_.feed_tokens(head);
     const int64_t room = opt_.max_seq_len - static_cast<int64_t>(head.size());
     // default: half of what the window leaves after its head, so a full context costs one re-encode
     // per (room / 2) tokens even when the system turn is long
@@ -105,17 +119,18 @@ class Run {
     int64_t total = 0;
     while (first > 0 && total + history_[first - 1].len() <= keep) total += history_[--first].len();
     history_.erase(history_.begin(), history_.begin() + static_cast<std::ptrdiff_t>(first));
-    // consecutive token segments go in one call: fewer forwards, same context
-    std::vector<int32_t> pending;
+    // the window in one call: one forward instead of one per frame
+    std::vector<int32_t> ids = head;
+    std::vector<const float*> frames;
     for (const Segment& s : history_) {
       if (s.row >= 0) {
-        if (!pending.empty()) model_.feed_tokens(pending), pending.clear();
-        model_.feed_frame(clip_.embeddings + s.row * clip_.dim);
+        ids.push_back(-1);
+        frames.push_back(clip_.embeddings + s.row * clip_.dim);
       } else {
-        pending.insert(pending.end(), s.ids.begin(), s.ids.end());
+        ids.insert(ids.end(), s.ids.begin(), s.ids.end());
       }
     }
-    if (!pending.empty()) model_.feed_tokens(pending);
+    model_.feed_mixed(ids, frames);
     spdlog::debug("clip {} frame {}: context re-encoded to {} tokens ({} kept)", clip_.clip_id, frame_,
                   model_.context_len(), total);
   }

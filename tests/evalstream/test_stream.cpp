@@ -3,6 +3,7 @@
 // predicted state with malformed and invalid updates, the per-frame cap, and overflow re-encodes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 
 #include "prospect/core/error.h"
@@ -72,16 +73,20 @@ struct FakeModel : StreamModel {
   int resets = 0;
   size_t max_ctx = 0;
   std::vector<std::vector<int64_t>> reads;  // the context at every read of the DST head
-  std::vector<std::vector<int64_t>> heads;  // the context right after each reset + first feed
+  std::vector<std::vector<int64_t>> done;  // the context of every window before a reset
 
   void reset() override {
+    if (!ctx.empty()) done.push_back(ctx);
     ctx.clear();
     ++resets;
   }
+  std::vector<std::vector<int64_t>> windows() const {
+    auto w = done;
+    w.push_back(ctx);
+    return w;
+  }
   void feed_tokens(const std::vector<int32_t>& ids) override {
-    bool fresh = ctx.empty();
     for (int32_t i : ids) ctx.push_back(i);
-    if (fresh) heads.push_back(ctx);
     max_ctx = std::max(max_ctx, ctx.size());
   }
   void feed_frame(const float* e) override {
@@ -277,12 +282,16 @@ TEST(Stream, OverflowReencodesWithThePredictedState) {
 
   // Each window: BOS, system, the state turn with the predicted state, then a tail of the full
   // stream made of whole frames and turns (frames re-fed with their own embeddings).
-  ASSERT_EQ(m.heads.size(), static_cast<size_t>(1 + r.reencodes));
+  auto windows = m.windows();
+  ASSERT_EQ(windows.size(), static_cast<size_t>(1 + r.reencodes));
   std::vector<int64_t> body(full.ctx.begin() + 3, full.ctx.end());
   bool saw_started = false, saw_completed = false;
-  for (size_t w = 1; w < m.heads.size(); ++w) {
-    const auto& h = m.heads[w];
-    ASSERT_EQ(h.size(), 3u + 4u);
+  for (size_t w = 1; w < windows.size(); ++w) {
+    const auto& h = windows[w];
+    ASSERT_GE(h.size(), 3u + 4u);
+    // what follows the head is a run of the full stream
+    std::vector<int64_t> rest(h.begin() + 7, h.end());
+    EXPECT_NE(std::search(body.begin(), body.end(), rest.begin(), rest.end()), body.end()) << "window " << w;
     EXPECT_EQ(std::vector<int64_t>(h.begin(), h.begin() + 3), (std::vector<int64_t>{BOS, SYS, EOT}));
     EXPECT_EQ(h[3], STATE);
     EXPECT_EQ(h[6], EOT);
@@ -307,7 +316,14 @@ TEST(Stream, KeptTokensFollowOverflowKeep) {
   StreamResult r = stream_clip(m, tc.clip, test_template(), opt);
   // 3 + 17 frames fill 20; each re-encode leaves 7 (head) + 5 (kept frames), room for 8 more frames
   EXPECT_EQ(r.reencodes, 2);
-  for (size_t w = 1; w < m.heads.size(); ++w) EXPECT_EQ(m.heads[w].size(), 7u);
+  auto windows = m.windows();
+  ASSERT_EQ(windows.size(), 3u);
+  EXPECT_EQ(windows[0].size(), 20u);
+  EXPECT_EQ(windows[1].size(), 20u);  // frames 12..16 kept, then 17..24
+  EXPECT_EQ(windows[1][7], -13);
+  EXPECT_EQ(windows[1][19], -25);
+  EXPECT_EQ(windows[2].size(), 17u);  // frames 20..24 kept, then 25..29
+  EXPECT_EQ(windows[2][7], -21);
 }
 
 TEST(Stream, WindowTooSmallIsAClearError) {

@@ -26,6 +26,9 @@ class StreamModel {
   virtual void reset() = 0;                                      // an empty context
   virtual void feed_tokens(const std::vector<int32_t>& ids) = 0;
   virtual void feed_frame(const float* embedding) = 0;          // one <image> token with its features
+  // Tokens and frames in one go (a negative id stands for the next row of `frames`), as a re-encoded
+  // window is fed. The default feeds them one call at a time; a model may run them in one forward.
+  virtual void feed_mixed(const std::vector<int32_t>& ids, const std::vector<const float*>& frames);
   virtual float speaking_logit() = 0;                            // heads at the last position fed
   virtual float dst_logit() = 0;
   // Greedy continuation of the context: at most max_new tokens, stopping after end_id. Every token

@@ -26,6 +26,7 @@ struct RecordingModel : StreamModel {
   void reset() override;
   void feed_tokens(const std::vector<int32_t>& ids) override;
   void feed_frame(const float* embedding) override;
+  void feed_mixed(const std::vector<int32_t>& ids, const std::vector<const float*>& frames) override;
   float speaking_logit() override;
   float dst_logit() override;
   std::vector<int32_t> generate(int max_new, int32_t end_id) override;
