@@ -12,17 +12,6 @@ bool keep_idle_frame(const Sampling& s, const std::string& clip_id, int64_t fram
   return static_cast<long double>(h) < static_cast<long double>(s.rate) * 18446744073709551616.0L;
 }
 
-LabelCounts count_labels(const Sequence& s) {
-  LabelCounts c;
-  for (size_t t = 0; t < s.ids.size(); ++t) {
-    c.speaking_gen += s.speaking_gen[t] != kIgnore;
-    c.speaking += s.speaking[t] != kIgnore;
-    c.dst_gen += s.dst_gen[t] != kIgnore;
-    c.dst_update += s.dst_update[t] != kIgnore;
-  }
-  return c;
-}
-
 namespace {
 
 // The whole body of a clip (no prefix) with its labels, and where each frame's unit (the frame and

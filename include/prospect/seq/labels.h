@@ -43,7 +43,16 @@ struct LabelCounts {
     return *this;
   }
 };
-LabelCounts count_labels(const Sequence& s);
+inline LabelCounts count_labels(const Sequence& s) {
+  LabelCounts c;
+  for (size_t t = 0; t < s.ids.size(); ++t) {
+    c.speaking_gen += s.speaking_gen[t] != kIgnore;
+    c.speaking += s.speaking[t] != kIgnore;
+    c.dst_gen += s.dst_gen[t] != kIgnore;
+    c.dst_update += s.dst_update[t] != kIgnore;
+  }
+  return c;
+}
 
 // A clip as one or more windows of at most opt.max_seq_len tokens (a window holding a single frame
 // and its turns may exceed it). Windows never split a frame from its turns; each window after
