@@ -60,4 +60,11 @@ std::map<std::string, StepState> initial_state(const Clip& c, double fps);
 // Returns false (state unchanged) for an unknown step or a backward / repeated transition.
 bool apply_transition(std::map<std::string, StepState>& state, const DstTransition& t);
 
+// How a transition relates to a step's current state (validation tells these apart).
+enum class TransitionKind { Legal, AlreadyInEffect, Backward, UnknownStep, BadName };
+TransitionKind classify_transition(const std::map<std::string, StepState>& state, const DstTransition& t);
+
+// Frame range of a turn as it streams: the system turn has none (false).
+inline bool has_frames(const Turn& t) { return t.role != Role::System; }
+
 }  // namespace prospect

@@ -35,9 +35,19 @@ class Communicator {
   virtual void barrier() = 0;
   // Gathers every rank's bytes on root, in rank order (empty vector on the other ranks).
   virtual std::vector<std::string> gather_bytes(const std::string& mine, int root) = 0;
+  // Ends the whole job now with this exit code (MPI_Abort): for an error on one rank that the others
+  // cannot know about (they would otherwise wait for it in the next collective until the timeout).
+  virtual void abort(int code) = 0;
 };
 
 // world size 1, no MPI needed (tests, single-process tools): every collective is the identity.
 std::unique_ptr<Communicator> make_single_communicator();
+
+// The backend chosen at run time (dist.backend): "mpi" (CPU memory), "nccl" (device pointers; needs
+// a build with NCCL and device_is_cuda), "auto" (nccl when device_is_cuda and NCCL is built in, else
+// mpi). The NCCL communicator uses the local rank's GPU (local rank modulo the visible devices).
+// Every collective is bounded by timeout_s (dist.timeout_s); past it the job ends with exit 4.
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool device_is_cuda,
+                                                double timeout_s);
 
 }  // namespace prospect

@@ -1,5 +1,18 @@
 // One interface for both tokenizers: HF tokenizer.json byte-level BPE (bpe.cpp) and SentencePiece
 // .model (sentencepiece.cpp). Special tokens come from the tokenizer files.
+//
+// BPE (tokenizer.json) behaves as HF's Rust `tokenizers` with add_special_tokens=false:
+//   added tokens matched first (leftmost-longest, case-sensitive, lstrip/rstrip/single_word honoured;
+//   "normalized" ones after the normalizer, which must be null), then the pre-tokenizer (Sequence, Split
+//   with a String or Regex pattern and any behavior, ByteLevel, Digits; regexes compiled by Oniguruma
+//   with Ruby syntax and UTF-8, as HF does), then byte-level BPE by merge rank with ignore_merges.
+//   Offsets are byte offsets into the input (a prefix space added by ByteLevel has zero width).
+//   bos_id(): the special token the TemplateProcessing post-processor puts first (encode never adds
+//   it); else a special token named <|begin_of_text|> or <s>; else -1.
+//   eos_id(): eos_token of a tokenizer_config.json next to the file; else the first special token of
+//   <|end_of_text|>, <|endoftext|>, </s>, <|eot|>; else -1.
+// SentencePiece (.model) through libsentencepiece: ids and byte offsets from its own encoder
+// (user-defined symbols such as <|eot|> are matched by SentencePiece itself); bos/eos from the model.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -28,9 +41,18 @@ class Tokenizer {
   virtual int32_t bos_id() const = 0;      // -1 when the tokenizer has none
   virtual int32_t eos_id() const = 0;      // -1 when none
   virtual std::string kind() const = 0;    // "bpe" | "sentencepiece"
+  // True for added/special tokens (BPE added_tokens; SentencePiece control and user-defined pieces).
+  virtual bool is_special(int32_t id) const = 0;
 };
 
 // tokenizer.json -> BPE; *.model -> SentencePiece. Errors name the path.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
+
+// The two loaders behind load_tokenizer. `where` names the source in errors; `config_json` is the
+// text of a tokenizer_config.json ("" when none) used only for eos_id().
+std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& path);
+std::unique_ptr<Tokenizer> bpe_tokenizer_from_json(const std::string& json_text, const std::string& where,
+                                                   const std::string& config_json = "");
+std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path);
 
 }  // namespace prospect

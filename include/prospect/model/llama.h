@@ -1,0 +1,156 @@
+// The Llama decoder exactly as Hugging Face's LlamaForCausalLM computes it (fp32 on CPU): token
+// embedding, per block RMSNorm -> GQA attention with rotate-half rotary embedding (rope_theta, optional
+// "llama3" rope scaling) -> residual -> RMSNorm -> SwiGLU MLP -> residual, final RMSNorm, tied or untied
+// lm_head. Parameter names are HF's (model.layers.0.self_attn.q_proj.weight, ...), so named_parameters()
+// is exactly the tensor list of an HF model.safetensors (lm_head.weight absent when tied).
+//
+// The forward is split so callers can (a) feed inputs_embeds (the DST model replaces <image> rows),
+// (b) get the final hidden states and apply the LM head only where needed, (c) run each decoder block
+// on its own (gradient checkpointing) and (d) decode incrementally with a KVCache.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "prospect/model/safetensors.h"
+
+namespace prospect {
+
+struct KVCache;  // kv_cache.h
+
+// HF config.json of a Llama model. Unknown keys are kept in `raw` and written back unchanged.
+struct LlamaConfig {
+  int64_t vocab_size = 32000;
+  int64_t hidden_size = 256;
+  int64_t intermediate_size = 768;
+  int64_t num_hidden_layers = 4;
+  int64_t num_attention_heads = 4;
+  int64_t num_key_value_heads = 4;
+  int64_t head_dim = 0;  // 0: hidden_size / num_attention_heads
+  int64_t max_position_embeddings = 2048;
+  double rms_norm_eps = 1e-5;
+  double rope_theta = 10000.0;
+  bool tie_word_embeddings = false;
+  // rope_scaling: rope_type "" (none) or "llama3"; "linear" and "dynamic" are refused.
+  std::string rope_type;
+  double rope_factor = 8.0;
+  double rope_low_freq_factor = 1.0;
+  double rope_high_freq_factor = 4.0;
+  int64_t rope_original_max_position_embeddings = 8192;
+  nlohmann::json raw = nlohmann::json::object();  // the whole file as read (bos/eos ids, ...)
+
+  int64_t head_size() const { return head_dim > 0 ? head_dim : hidden_size / num_attention_heads; }
+  void check(const std::string& where) const;  // Error naming `where` and the field when inconsistent
+};
+LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& where = "config.json");
+LlamaConfig load_llama_config(const std::string& path);  // a config.json file
+nlohmann::json llama_config_json(const LlamaConfig& c);  // raw with our fields written over it
+void save_llama_config(const std::string& path, const LlamaConfig& c);
+
+// inv_freq of the rotary embedding [head_size/2], fp32, with llama3 scaling applied (HF's numbers).
+at::Tensor rope_inv_freq(const LlamaConfig& c);
+// cos, sin [B, T, head_size] for integer positions [B, T] (HF: emb = cat(freqs, freqs)).
+std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& positions);
+
+struct RMSNormImpl : torch::nn::Module {
+  RMSNormImpl(int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x);
+  at::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+// What every block of one forward shares: rotary tables and the attention mask.
+struct BlockInputs {
+  at::Tensor cos, sin;  // [B, T, head_size]
+  at::Tensor mask;      // bool [B, 1, T, S] (true = may attend), S = past + T keys
+  KVCache* cache = nullptr;  // when set, keys/values are written at [past, past + T) and S keys are read
+  int64_t past = 0;
+};
+
+struct LlamaAttentionImpl : torch::nn::Module {
+  explicit LlamaAttentionImpl(const LlamaConfig& c);
+  at::Tensor forward(const at::Tensor& x, const BlockInputs& in, int64_t layer);
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  int64_t n_heads, n_kv_heads, head_size;
+};
+TORCH_MODULE(LlamaAttention);
+
+struct LlamaMLPImpl : torch::nn::Module {
+  explicit LlamaMLPImpl(const LlamaConfig& c);
+  at::Tensor forward(const at::Tensor& x);  // down(silu(gate(x)) * up(x))
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(LlamaMLP);
+
+struct LlamaDecoderLayerImpl : torch::nn::Module {
+  LlamaDecoderLayerImpl(const LlamaConfig& c, int64_t index);
+  at::Tensor forward(const at::Tensor& x, const BlockInputs& in);  // [B, T, H] -> [B, T, H]
+  LlamaAttention self_attn{nullptr};
+  LlamaMLP mlp{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  int64_t index;
+};
+TORCH_MODULE(LlamaDecoderLayer);
+
+// HF's LlamaModel: registered as "model" inside LlamaForCausalLM.
+struct LlamaModelImpl : torch::nn::Module {
+  explicit LlamaModelImpl(const LlamaConfig& c);
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+  std::vector<LlamaDecoderLayer> blocks;  // the same modules as `layers`, typed
+};
+TORCH_MODULE(LlamaModel);
+
+// A block runner: called for every decoder block; the default runs block->forward(x, in). Gradient
+// checkpointing passes one that wraps the call (grad_checkpoint.h).
+using BlockRunner = std::function<at::Tensor(LlamaDecoderLayer&, const at::Tensor&, const BlockInputs&)>;
+
+struct LlamaForCausalLMImpl : torch::nn::Module {
+  explicit LlamaForCausalLMImpl(const LlamaConfig& c);
+
+  // Token embeddings [B, T, H] of ids [B, T].
+  at::Tensor embed(const at::Tensor& ids);
+  // Rotary tables and masks for one forward. attention_mask [B, S] of 1/0 over every key (past and new;
+  // undefined = all ones); positions [B, T] (undefined = from the mask: cumsum(mask) - 1 over the new
+  // tokens, which is 0..T-1 for right padding). With a cache, past = cache->length.
+  BlockInputs block_inputs(int64_t B, int64_t T, const at::Tensor& attention_mask, const at::Tensor& positions,
+                           KVCache* cache);
+  // Final hidden states (after model.norm) [B, T, H] of inputs_embeds [B, T, H].
+  at::Tensor hidden(const at::Tensor& inputs_embeds, const at::Tensor& attention_mask = {},
+                    const at::Tensor& positions = {}, KVCache* cache = nullptr, const BlockRunner& runner = nullptr);
+  // LM head on hidden states [..., H] -> [..., vocab] (tied: embed_tokens.weight).
+  at::Tensor logits(const at::Tensor& hidden);
+  // Full logits [B, T, vocab] of ids (HF's forward): for tests and prospect_lm logits.
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& attention_mask = {});
+  const at::Tensor& lm_head_weight() const;
+
+  LlamaConfig config;
+  LlamaModel model{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
+  at::Tensor inv_freq;                  // not a parameter or buffer (HF: non-persistent)
+};
+TORCH_MODULE(LlamaForCausalLM);
+
+// Copies tensors into the module's parameters by name (dtype converted to the parameter's). Errors name
+// `source` and the tensor: missing, mis-shaped, or (unless allow_extra) not a parameter of the module.
+// Names in `skip` are neither required nor loaded.
+void load_parameters(torch::nn::Module& module, const TensorMap& tensors, const std::string& source,
+                     bool allow_extra = false, const std::vector<std::string>& skip_prefixes = {});
+NamedTensors named_parameter_list(torch::nn::Module& module, at::ScalarType dtype = at::kFloat,
+                                  const std::string& prefix_filter = "");
+
+// An HF folder: config.json + model.safetensors (or sharded). Missing folder/files: Error naming them.
+LlamaForCausalLM load_llama(const std::string& dir);
+// Writes config.json and model.safetensors (sharded above max_shard_bytes, 0 = never) in `dtype`.
+void save_llama(LlamaForCausalLM& m, const std::string& dir, at::ScalarType dtype = at::kFloat,
+                uint64_t max_shard_bytes = 0);
+
+}  // namespace prospect

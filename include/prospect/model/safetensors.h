@@ -1,0 +1,72 @@
+// The safetensors format (what Hugging Face writes): u64 little-endian header length, a JSON header
+// {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}, then the raw bytes.
+// Our own reader (mmap-backed, every offset checked against the file) and writer (temp file, fsync,
+// rename: a reader never sees a half-written file). Every error names the file and the tensor.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace prospect {
+
+// One opened .safetensors file. The header is parsed and checked on open; tensor() copies one tensor
+// out of the mapping (so the result owns its memory and the file may be closed).
+class SafetensorsFile {
+ public:
+  struct Entry {
+    at::ScalarType dtype;
+    std::vector<int64_t> shape;
+    uint64_t begin = 0, end = 0;  // byte offsets into the data section
+  };
+  explicit SafetensorsFile(const std::string& path);
+  ~SafetensorsFile();
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  const std::map<std::string, Entry>& entries() const { return entries_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  bool contains(const std::string& name) const { return entries_.count(name) != 0; }
+  at::Tensor tensor(const std::string& name) const;  // CPU, the file's dtype
+
+ private:
+  std::string path_;
+  std::map<std::string, Entry> entries_;
+  std::map<std::string, std::string> metadata_;
+  const uint8_t* data_ = nullptr;  // start of the data section inside the mapping
+  void* map_ = nullptr;
+  size_t map_size_ = 0;
+};
+
+using TensorMap = std::map<std::string, at::Tensor>;
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+// Reads every tensor of one file. metadata (optional) receives "__metadata__".
+TensorMap load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
+
+// Writes tensors (any device/layout; stored contiguous, CPU) in the given order, atomically:
+// path.tmp.<pid> is written, fsync'ed and renamed over path, then the folder is fsync'ed.
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+// A model folder: model.safetensors.index.json (sharded, its weight_map names each tensor's file) if
+// present, else model.safetensors. Every tensor the index names must be in its shard.
+TensorMap load_safetensors_dir(const std::string& dir);
+
+// Writes dir/model.safetensors, or shards of at most max_shard_bytes plus model.safetensors.index.json
+// when the tensors are larger (0 = never shard). Shards are named model-00001-of-0000N.safetensors.
+void save_safetensors_dir(const std::string& dir, const NamedTensors& tensors, uint64_t max_shard_bytes = 0,
+                          const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+
+// "F32", "F16", "BF16", "F64", "I64", ... <-> at::ScalarType. Unknown names throw Error.
+at::ScalarType safetensors_dtype(const std::string& name);
+std::string safetensors_dtype_name(at::ScalarType t);
+
+// Writes text to path atomically (temp file, fsync, rename), as save_safetensors does.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+}  // namespace prospect

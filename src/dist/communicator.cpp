@@ -1,0 +1,82 @@
+// dtype sizes, the single-process communicator, and the run-time choice of backend.
+#include "prospect/dist/communicator.h"
+
+#include <cstdlib>
+#include <spdlog/spdlog.h>
+
+#include "prospect/core/error.h"
+#include "prospect/dist/mpi_comm.h"
+#include "prospect/dist/nccl_comm.h"
+
+namespace prospect {
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::F64: return 8;
+    case DType::I64: return 8;
+    case DType::U8: return 1;
+  }
+  return 0;
+}
+
+namespace {
+
+struct DoneWork : Work {
+  bool test() override { return true; }
+  void wait() override {}
+};
+
+// World size 1: every collective leaves the buffer as it is.
+class SingleCommunicator : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string backend() const override { return "single"; }
+  void all_reduce(void*, size_t, DType, ReduceOp) override {}
+  std::unique_ptr<Work> all_reduce_async(void*, size_t, DType, ReduceOp) override {
+    return std::make_unique<DoneWork>();
+  }
+  void broadcast(void*, size_t, DType, int root) override {
+    PROSPECT_CHECK(root == 0, "broadcast: root {} out of range for world size 1", root);
+  }
+  void barrier() override {}
+  std::vector<std::string> gather_bytes(const std::string& mine, int root) override {
+    PROSPECT_CHECK(root == 0, "gather_bytes: root {} out of range for world size 1", root);
+    return {mine};
+  }
+  void abort(int code) override {
+    spdlog::default_logger()->flush();
+    std::_Exit(code);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_single_communicator() { return std::make_unique<SingleCommunicator>(); }
+
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool device_is_cuda,
+                                                double timeout_s) {
+  if (backend != "auto" && backend != "mpi" && backend != "nccl")
+    usage_fail("dist.backend: expected auto, mpi or nccl, found '{}'", backend);
+  bool want_nccl = backend == "nccl" || (backend == "auto" && device_is_cuda && nccl_available());
+  if (want_nccl) {
+    if (!nccl_available()) usage_fail("dist.backend=nccl: this build has no NCCL (rebuild with NCCL found)");
+    if (!device_is_cuda) usage_fail("dist.backend=nccl needs a CUDA device (model.device)");
+    auto mpi = make_mpi_communicator(timeout_s);
+    int local = mpi_local_rank();
+    return make_nccl_communicator(std::move(mpi), local, timeout_s);
+  }
+  return make_mpi_communicator(timeout_s);
+}
+
+}  // namespace prospect
+
+#ifndef PROSPECT_HAVE_NCCL
+namespace prospect {
+bool nccl_available() { return false; }
+std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator>, int, double) {
+  fail("this build has no NCCL backend (NCCL was not found when it was configured)");
+}
+}  // namespace prospect
+#endif

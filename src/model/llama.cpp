@@ -1,0 +1,406 @@
+#include "prospect/model/llama.h"
+
+#include <torch/nn/functional/activation.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <set>
+
+#include "prospect/core/error.h"
+#include "prospect/model/kv_cache.h"
+
+namespace prospect {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// ---------------------------------------------------------------- config.json
+
+namespace {
+
+template <typename T>
+void read_field(const json& j, const char* key, T* out, const std::string& where, bool required) {
+  if (!j.contains(key) || j[key].is_null()) {
+    if (required) fail("{}: missing field '{}'", where, key);
+    return;
+  }
+  try {
+    *out = j[key].get<T>();
+  } catch (const json::exception&) {
+    fail("{}: field '{}' has the wrong type ({})", where, key, j[key].dump());
+  }
+}
+
+}  // namespace
+
+void LlamaConfig::check(const std::string& where) const {
+  auto positive = [&](const char* name, int64_t v) {
+    if (v <= 0) fail("{}: {} must be positive, found {}", where, name, v);
+  };
+  positive("vocab_size", vocab_size);
+  positive("hidden_size", hidden_size);
+  positive("intermediate_size", intermediate_size);
+  positive("num_hidden_layers", num_hidden_layers);
+  positive("num_attention_heads", num_attention_heads);
+  positive("num_key_value_heads", num_key_value_heads);
+  if (num_attention_heads % num_key_value_heads != 0)
+    fail("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", where, num_attention_heads,
+         num_key_value_heads);
+  if (head_dim <= 0 && hidden_size % num_attention_heads != 0)
+    fail("{}: hidden_size {} is not a multiple of num_attention_heads {}", where, hidden_size, num_attention_heads);
+  if (head_size() % 2 != 0) fail("{}: head size {} must be even for rotary embeddings", where, head_size());
+  if (!(rms_norm_eps > 0)) fail("{}: rms_norm_eps must be positive", where);
+  if (!(rope_theta > 0)) fail("{}: rope_theta must be positive", where);
+  if (!rope_type.empty() && rope_type != "llama3")
+    fail("{}: rope_scaling type '{}' is not supported (only llama3)", where, rope_type);
+  if (rope_type == "llama3" && (rope_factor <= 0 || rope_high_freq_factor <= rope_low_freq_factor ||
+                                rope_original_max_position_embeddings <= 0))
+    fail("{}: rope_scaling llama3 needs factor > 0, high_freq_factor > low_freq_factor, "
+         "original_max_position_embeddings > 0", where);
+}
+
+LlamaConfig parse_llama_config(const json& j, const std::string& where) {
+  if (!j.is_object()) fail("{}: not a JSON object", where);
+  LlamaConfig c;
+  c.raw = j;
+  read_field(j, "vocab_size", &c.vocab_size, where, true);
+  read_field(j, "hidden_size", &c.hidden_size, where, true);
+  read_field(j, "intermediate_size", &c.intermediate_size, where, true);
+  read_field(j, "num_hidden_layers", &c.num_hidden_layers, where, true);
+  read_field(j, "num_attention_heads", &c.num_attention_heads, where, true);
+  c.num_key_value_heads = c.num_attention_heads;  // HF's default
+  read_field(j, "num_key_value_heads", &c.num_key_value_heads, where, false);
+  read_field(j, "head_dim", &c.head_dim, where, false);
+  read_field(j, "max_position_embeddings", &c.max_position_embeddings, where, false);
+  read_field(j, "rms_norm_eps", &c.rms_norm_eps, where, false);
+  read_field(j, "rope_theta", &c.rope_theta, where, false);
+  read_field(j, "tie_word_embeddings", &c.tie_word_embeddings, where, false);
+  for (const char* k : {"attention_bias", "mlp_bias"})
+    if (j.contains(k) && j[k].is_boolean() && j[k].get<bool>()) fail("{}: {} = true is not supported", where, k);
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+    const json& r = j["rope_scaling"];
+    if (!r.is_object()) fail("{}: rope_scaling is not an object", where);
+    std::string w = where + " rope_scaling";
+    if (r.contains("rope_type")) read_field(r, "rope_type", &c.rope_type, w, true);
+    else read_field(r, "type", &c.rope_type, w, true);
+    if (c.rope_type == "default") c.rope_type.clear();
+    if (c.rope_type == "llama3") {
+      read_field(r, "factor", &c.rope_factor, w, true);
+      read_field(r, "low_freq_factor", &c.rope_low_freq_factor, w, true);
+      read_field(r, "high_freq_factor", &c.rope_high_freq_factor, w, true);
+      read_field(r, "original_max_position_embeddings", &c.rope_original_max_position_embeddings, w, true);
+    }
+  }
+  c.check(where);
+  return c;
+}
+
+LlamaConfig load_llama_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail("cannot open {}", path);
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    fail("{}: not valid JSON: {}", path, e.what());
+  }
+  return parse_llama_config(j, path);
+}
+
+json llama_config_json(const LlamaConfig& c) {
+  json j = c.raw.is_object() ? c.raw : json::object();
+  if (!j.contains("architectures")) j["architectures"] = {"LlamaForCausalLM"};
+  if (!j.contains("model_type")) j["model_type"] = "llama";
+  if (!j.contains("hidden_act")) j["hidden_act"] = "silu";
+  j["vocab_size"] = c.vocab_size;
+  j["hidden_size"] = c.hidden_size;
+  j["intermediate_size"] = c.intermediate_size;
+  j["num_hidden_layers"] = c.num_hidden_layers;
+  j["num_attention_heads"] = c.num_attention_heads;
+  j["num_key_value_heads"] = c.num_key_value_heads;
+  if (c.head_dim > 0) j["head_dim"] = c.head_dim;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["rms_norm_eps"] = c.rms_norm_eps;
+  j["rope_theta"] = c.rope_theta;
+  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  if (c.rope_type == "llama3") {
+    j["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", c.rope_factor},
+                         {"low_freq_factor", c.rope_low_freq_factor},
+                         {"high_freq_factor", c.rope_high_freq_factor},
+                         {"original_max_position_embeddings", c.rope_original_max_position_embeddings}};
+  } else {
+    j["rope_scaling"] = nullptr;
+  }
+  if (!j.contains("torch_dtype")) j["torch_dtype"] = "float32";
+  return j;
+}
+
+void save_llama_config(const std::string& path, const LlamaConfig& c) {
+  write_file_atomic(path, llama_config_json(c).dump(2) + "\n");
+}
+
+// ---------------------------------------------------------------- rotary embedding
+
+at::Tensor rope_inv_freq(const LlamaConfig& c) {
+  // As HF: 1 / theta^(arange(0, d, 2) / d) in fp32, then llama3's per-frequency rescaling.
+  int64_t d = c.head_size();
+  at::Tensor inv = 1.0 / at::pow(c.rope_theta, at::arange(0, d, 2, at::kLong).to(at::kFloat) / static_cast<double>(d));
+  if (c.rope_type == "llama3") {
+    double old_len = static_cast<double>(c.rope_original_max_position_embeddings);
+    double low_wavelen = old_len / c.rope_low_freq_factor;
+    double high_wavelen = old_len / c.rope_high_freq_factor;
+    at::Tensor wavelen = 2 * M_PI / inv;
+    at::Tensor scaled = at::where(wavelen > low_wavelen, inv / c.rope_factor, inv);
+    at::Tensor smooth = (old_len / wavelen - c.rope_low_freq_factor) / (c.rope_high_freq_factor - c.rope_low_freq_factor);
+    at::Tensor smoothed = (1 - smooth) * scaled / c.rope_factor + smooth * scaled;
+    at::Tensor medium = at::logical_not(wavelen < high_wavelen).logical_and(at::logical_not(wavelen > low_wavelen));
+    inv = at::where(medium, smoothed, scaled);
+  }
+  return inv;
+}
+
+std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& positions) {
+  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq.to(positions.device());  // [B, T, d/2]
+  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  return {emb.cos(), emb.sin()};
+}
+
+namespace {
+at::Tensor rotate_half(const at::Tensor& x) {
+  int64_t h = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
+}
+}  // namespace
+
+// ---------------------------------------------------------------- modules
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps(eps) {
+  weight = register_parameter("weight", at::ones({dim}));
+}
+
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  // HF computes the statistics in fp32 and casts back before the weight.
+  at::Tensor h = x.to(at::kFloat);
+  h = h * at::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * h.to(x.scalar_type());
+}
+
+namespace {
+torch::nn::Linear linear(int64_t in, int64_t out) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+}
+}  // namespace
+
+LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
+    : n_heads(c.num_attention_heads), n_kv_heads(c.num_key_value_heads), head_size(c.head_size()) {
+  q_proj = register_module("q_proj", linear(c.hidden_size, n_heads * head_size));
+  k_proj = register_module("k_proj", linear(c.hidden_size, n_kv_heads * head_size));
+  v_proj = register_module("v_proj", linear(c.hidden_size, n_kv_heads * head_size));
+  o_proj = register_module("o_proj", linear(n_heads * head_size, c.hidden_size));
+}
+
+at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const BlockInputs& in, int64_t layer) {
+  int64_t B = x.size(0), T = x.size(1);
+  at::Tensor q = q_proj(x).view({B, T, n_heads, head_size}).transpose(1, 2);
+  at::Tensor k = k_proj(x).view({B, T, n_kv_heads, head_size}).transpose(1, 2);
+  at::Tensor v = v_proj(x).view({B, T, n_kv_heads, head_size}).transpose(1, 2);
+  at::Tensor cos = in.cos.unsqueeze(1), sin = in.sin.unsqueeze(1);
+  q = q * cos + rotate_half(q) * sin;
+  k = k * cos + rotate_half(k) * sin;
+  if (in.cache) {
+    // Write the new keys/values into their slots, then read every filled slot.
+    KVCache& c = *in.cache;
+    c.k[layer].narrow(2, in.past, T).copy_(k);
+    c.v[layer].narrow(2, in.past, T).copy_(v);
+    k = c.k[layer].narrow(2, 0, in.past + T);
+    v = c.v[layer].narrow(2, 0, in.past + T);
+  }
+  int64_t S = k.size(2);
+  int64_t rep = n_heads / n_kv_heads;
+  if (rep > 1) {  // HF's repeat_kv: each kv head serves `rep` consecutive query heads
+    k = k.unsqueeze(2).expand({B, n_kv_heads, rep, S, head_size}).reshape({B, n_heads, S, head_size});
+    v = v.unsqueeze(2).expand({B, n_kv_heads, rep, S, head_size}).reshape({B, n_heads, S, head_size});
+  }
+  at::Tensor scores = at::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(static_cast<double>(head_size)));
+  // The lowest finite value rather than -inf: a fully masked row (a padded query) stays finite.
+  scores = scores.masked_fill(in.mask.logical_not(), std::numeric_limits<float>::lowest());
+  at::Tensor p = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  at::Tensor o = at::matmul(p, v).transpose(1, 2).reshape({B, T, n_heads * head_size});
+  return o_proj(o);
+}
+
+LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
+  gate_proj = register_module("gate_proj", linear(c.hidden_size, c.intermediate_size));
+  up_proj = register_module("up_proj", linear(c.hidden_size, c.intermediate_size));
+  down_proj = register_module("down_proj", linear(c.intermediate_size, c.hidden_size));
+}
+
+at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
+  return down_proj(at::silu(gate_proj(x)) * up_proj(x));
+}
+
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c, int64_t index) : index(index) {
+  self_attn = register_module("self_attn", LlamaAttention(c));
+  mlp = register_module("mlp", LlamaMLP(c));
+  input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& x, const BlockInputs& in) {
+  at::Tensor h = x + self_attn->forward(input_layernorm(x), in, index);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c) {
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    blocks.emplace_back(c, i);
+    layers->push_back(blocks.back());
+  }
+  norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c) : config(c) {
+  config.check("llama config");
+  model = register_module("model", LlamaModel(c));
+  if (!c.tie_word_embeddings) lm_head = register_module("lm_head", linear(c.hidden_size, c.vocab_size));
+  inv_freq = rope_inv_freq(c);
+  // HF's _init_weights: normal(0, 0.02) for linear and embedding weights, norms at 1.
+  torch::NoGradGuard ng;
+  for (auto& p : named_parameters())
+    if (p.key().find("layernorm") == std::string::npos && p.key().find("norm.weight") == std::string::npos)
+      p.value().normal_(0.0, 0.02);
+}
+
+at::Tensor LlamaForCausalLMImpl::embed(const at::Tensor& ids) {
+  return model->embed_tokens(ids);
+}
+
+BlockInputs LlamaForCausalLMImpl::block_inputs(int64_t B, int64_t T, const at::Tensor& attention_mask,
+                                               const at::Tensor& positions, KVCache* cache) {
+  BlockInputs in;
+  in.cache = cache;
+  in.past = cache ? cache->length : 0;
+  int64_t S = in.past + T;
+  if (cache) {
+    PROSPECT_CHECK(cache->batch == B, "KV cache holds batch {}, the input has {}", cache->batch, B);
+    PROSPECT_CHECK(S <= cache->max_len, "KV cache full: {} + {} tokens exceed its {} slots", in.past, T,
+                   cache->max_len);
+  }
+  auto dev = inv_freq.device();
+  at::Tensor key_ok;  // bool [B, S]
+  if (attention_mask.defined()) {
+    PROSPECT_CHECK(attention_mask.dim() == 2 && attention_mask.size(0) == B && attention_mask.size(1) == S,
+                   "attention_mask has shape [{}], expected [{}, {}]", fmt::join(attention_mask.sizes(), ", "), B, S);
+    key_ok = attention_mask.to(dev) != 0;
+  }
+  at::Tensor pos = positions;
+  if (!pos.defined()) {
+    if (key_ok.defined()) {
+      pos = key_ok.to(at::kLong).cumsum(1).sub(1).clamp_min(0).narrow(1, in.past, T);
+    } else {
+      pos = at::arange(in.past, S, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0).expand({B, T});
+    }
+  }
+  PROSPECT_CHECK(pos.dim() == 2 && pos.size(0) == B && pos.size(1) == T, "positions have shape [{}], expected [{}, {}]",
+                 fmt::join(pos.sizes(), ", "), B, T);
+  std::tie(in.cos, in.sin) = rope_cos_sin(inv_freq, pos);
+  // Query t (absolute in.past + t) sees keys j <= in.past + t that the attention mask keeps.
+  at::Tensor qi = at::arange(in.past, S, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(1);
+  at::Tensor kj = at::arange(0, S, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0);
+  at::Tensor causal = (kj <= qi).unsqueeze(0).unsqueeze(0);  // [1, 1, T, S]
+  in.mask = key_ok.defined() ? causal.logical_and(key_ok.view({B, 1, 1, S})) : causal.expand({B, 1, T, S});
+  return in;
+}
+
+at::Tensor LlamaForCausalLMImpl::hidden(const at::Tensor& inputs_embeds, const at::Tensor& attention_mask,
+                                        const at::Tensor& positions, KVCache* cache, const BlockRunner& runner) {
+  PROSPECT_CHECK(inputs_embeds.dim() == 3 && inputs_embeds.size(2) == config.hidden_size,
+                 "inputs_embeds has shape [{}], expected [B, T, {}]", fmt::join(inputs_embeds.sizes(), ", "),
+                 config.hidden_size);
+  BlockInputs in = block_inputs(inputs_embeds.size(0), inputs_embeds.size(1), attention_mask, positions, cache);
+  at::Tensor x = inputs_embeds;
+  for (auto& block : model->blocks) x = runner ? runner(block, x, in) : block->forward(x, in);
+  if (cache) cache->length = in.past + inputs_embeds.size(1);
+  return model->norm(x);
+}
+
+const at::Tensor& LlamaForCausalLMImpl::lm_head_weight() const {
+  return lm_head ? lm_head->weight : model->embed_tokens->weight;
+}
+
+at::Tensor LlamaForCausalLMImpl::logits(const at::Tensor& hidden) {
+  return at::matmul(hidden, lm_head_weight().t());
+}
+
+at::Tensor LlamaForCausalLMImpl::forward(const at::Tensor& ids, const at::Tensor& attention_mask) {
+  return logits(hidden(embed(ids), attention_mask));
+}
+
+// ---------------------------------------------------------------- load / save
+
+void load_parameters(torch::nn::Module& module, const TensorMap& tensors, const std::string& source,
+                     bool allow_extra, const std::vector<std::string>& skip_prefixes) {
+  auto skipped = [&](const std::string& n) {
+    for (auto& s : skip_prefixes)
+      if (n.compare(0, s.size(), s) == 0) return true;
+    return false;
+  };
+  torch::NoGradGuard ng;
+  auto params = module.named_parameters();
+  std::set<std::string> used;
+  for (auto& p : params) {
+    const std::string& name = p.key();
+    if (skipped(name)) continue;
+    auto it = tensors.find(name);
+    if (it == tensors.end()) fail("{}: tensor '{}' is missing", source, name);
+    const at::Tensor& t = it->second;
+    if (t.sizes() != p.value().sizes())
+      fail("{}: tensor '{}' has shape [{}], the model expects [{}]", source, name, fmt::join(t.sizes(), ", "),
+           fmt::join(p.value().sizes(), ", "));
+    if (!at::isFloatingType(t.scalar_type()))
+      fail("{}: tensor '{}' has dtype {}, expected a floating type", source, name, c10::toString(t.scalar_type()));
+    p.value().copy_(t);
+    used.insert(name);
+  }
+  if (!allow_extra) {
+    for (auto& [name, t] : tensors) {
+      if (used.count(name) || skipped(name)) continue;
+      // Old HF checkpoints stored the (recomputable) rotary table.
+      if (name.size() > 9 && name.compare(name.size() - 9, 9, ".inv_freq") == 0) continue;
+      fail("{}: tensor '{}' is not a parameter of the model", source, name);
+    }
+  }
+}
+
+NamedTensors named_parameter_list(torch::nn::Module& module, at::ScalarType dtype, const std::string& prefix) {
+  NamedTensors out;
+  for (auto& p : module.named_parameters())
+    if (prefix.empty() || p.key().compare(0, prefix.size(), prefix) == 0)
+      out.emplace_back(p.key(), p.value().detach().to(at::kCPU, dtype));
+  return out;
+}
+
+LlamaForCausalLM load_llama(const std::string& dir) {
+  if (!fs::is_directory(dir)) fail("model folder {} does not exist", dir);
+  LlamaConfig c = load_llama_config((fs::path(dir) / "config.json").string());
+  TensorMap tensors = load_safetensors_dir(dir);
+  LlamaForCausalLM m(c);
+  // A tied model's file may still carry lm_head.weight (some exporters write it): it must equal the
+  // embedding, so it is ignored.
+  load_parameters(*m, tensors, dir, false, c.tie_word_embeddings ? std::vector<std::string>{"lm_head."} : std::vector<std::string>{});
+  return m;
+}
+
+void save_llama(LlamaForCausalLM& m, const std::string& dir, at::ScalarType dtype, uint64_t max_shard_bytes) {
+  fs::create_directories(dir);
+  LlamaConfig c = m->config;
+  c.raw["torch_dtype"] = dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
+  save_safetensors_dir(dir, named_parameter_list(*m, dtype), max_shard_bytes);
+  save_llama_config((fs::path(dir) / "config.json").string(), c);
+}
+
+}  // namespace prospect

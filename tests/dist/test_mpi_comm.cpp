@@ -1,0 +1,143 @@
+// Runs under mpirun -n 2 and -n 3: every collective the trainer uses gives the exact values (the
+// inputs are small integers, so float sums are exact and every rank can compute the answer).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <numeric>
+#include <thread>
+
+#include "prospect/core/error.h"
+#include "prospect/core/log.h"
+#include "prospect/dist/mpi_comm.h"
+
+using namespace prospect;
+
+static Communicator* g_comm = nullptr;
+
+TEST(MpiComm, RankAndSize) {
+  EXPECT_EQ(g_comm->backend(), "mpi");
+  EXPECT_GE(g_comm->size(), 1);
+  EXPECT_GE(g_comm->rank(), 0);
+  EXPECT_LT(g_comm->rank(), g_comm->size());
+}
+
+template <typename T>
+static void check_all_reduce(DType t) {
+  int r = g_comm->rank(), n = g_comm->size();
+  for (size_t count : {size_t(1), size_t(7), size_t(100000)}) {
+    std::vector<T> v(count);
+    for (size_t i = 0; i < count; ++i) v[i] = T((r + 1) * int64_t(i % 13) + r);
+    std::vector<T> sum = v, mx = v;
+    g_comm->all_reduce(sum.data(), count, t, ReduceOp::Sum);
+    g_comm->all_reduce(mx.data(), count, t, ReduceOp::Max);
+    for (size_t i = 0; i < count; ++i) {
+      T want_sum = 0, want_max = T(-1e9);
+      for (int q = 0; q < n; ++q) {
+        T x = T((q + 1) * int64_t(i % 13) + q);
+        want_sum += x;
+        want_max = std::max(want_max, x);
+      }
+      ASSERT_EQ(sum[i], want_sum) << "count " << count << " i " << i;
+      ASSERT_EQ(mx[i], want_max) << "count " << count << " i " << i;
+    }
+  }
+}
+
+TEST(MpiComm, AllReduceF32) { check_all_reduce<float>(DType::F32); }
+TEST(MpiComm, AllReduceF64) { check_all_reduce<double>(DType::F64); }
+TEST(MpiComm, AllReduceI64) { check_all_reduce<int64_t>(DType::I64); }
+
+TEST(MpiComm, AllReduceI64Large) {
+  // Values past 2^53 stay exact in int64 (a double round trip would not).
+  int64_t v = (int64_t(1) << 60) + g_comm->rank();
+  g_comm->all_reduce(&v, 1, DType::I64, ReduceOp::Max);
+  EXPECT_EQ(v, (int64_t(1) << 60) + g_comm->size() - 1);
+}
+
+TEST(MpiComm, AsyncAllReduceSeveralInFlight) {
+  int r = g_comm->rank(), n = g_comm->size();
+  std::vector<std::vector<float>> bufs(5, std::vector<float>(1000));
+  std::vector<std::unique_ptr<Work>> works;
+  for (size_t b = 0; b < bufs.size(); ++b) {
+    std::fill(bufs[b].begin(), bufs[b].end(), float(r + b));
+    works.push_back(g_comm->all_reduce_async(bufs[b].data(), bufs[b].size(), DType::F32, ReduceOp::Sum));
+  }
+  // Completed from another thread (the reducer's communication thread does this).
+  std::thread t([&] {
+    for (auto& w : works) w->wait();
+  });
+  t.join();
+  for (size_t b = 0; b < bufs.size(); ++b) {
+    float want = float(n * (n - 1) / 2 + n * int(b));
+    for (float x : bufs[b]) ASSERT_EQ(x, want) << "bucket " << b;
+    EXPECT_TRUE(works[b]->test());
+  }
+}
+
+TEST(MpiComm, Broadcast) {
+  int r = g_comm->rank(), n = g_comm->size();
+  for (int root = 0; root < n; ++root) {
+    std::vector<double> v(33, r == root ? 1.5 * root + 0.25 : -1.0);
+    g_comm->broadcast(v.data(), v.size(), DType::F64, root);
+    for (double x : v) ASSERT_EQ(x, 1.5 * root + 0.25);
+    std::vector<uint8_t> bytes(5, r == root ? uint8_t(200 + root) : 0);
+    g_comm->broadcast(bytes.data(), bytes.size(), DType::U8, root);
+    for (auto x : bytes) ASSERT_EQ(x, 200 + root);
+  }
+}
+
+TEST(MpiComm, Barrier) {
+  for (int i = 0; i < 10; ++i) g_comm->barrier();
+}
+
+TEST(MpiComm, GatherBytes) {
+  int r = g_comm->rank(), n = g_comm->size();
+  // Rank sizes differ, one is empty, bytes include zeros.
+  std::string mine = r == 1 ? std::string() : std::string(size_t(r * 3 + 2), char('a' + r));
+  if (!mine.empty()) mine[0] = '\0';
+  for (int root = 0; root < n; ++root) {
+    auto all = g_comm->gather_bytes(mine, root);
+    if (r != root) {
+      EXPECT_TRUE(all.empty());
+      continue;
+    }
+    ASSERT_EQ(int(all.size()), n);
+    for (int q = 0; q < n; ++q) {
+      std::string want = q == 1 ? std::string() : std::string(size_t(q * 3 + 2), char('a' + q));
+      if (!want.empty()) want[0] = '\0';
+      EXPECT_EQ(all[q], want) << "from rank " << q;
+    }
+  }
+}
+
+TEST(MpiComm, BadRootIsUsageError) { EXPECT_THROW(g_comm->broadcast(nullptr, 0, DType::F32, 99), UsageError); }
+
+TEST(SingleComm, Identity) {
+  auto c = make_single_communicator();
+  EXPECT_EQ(c->size(), 1);
+  float x = 3;
+  c->all_reduce(&x, 1, DType::F32, ReduceOp::Sum);
+  EXPECT_EQ(x, 3);
+  c->all_reduce_async(&x, 1, DType::F32, ReduceOp::Max)->wait();
+  EXPECT_EQ(x, 3);
+  EXPECT_EQ(c->gather_bytes("ab", 0), std::vector<std::string>{"ab"});
+  EXPECT_EQ(dtype_size(DType::F32), 4u);
+  EXPECT_EQ(dtype_size(DType::I64), 8u);
+  EXPECT_EQ(dtype_size(DType::U8), 1u);
+}
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  auto comm = make_mpi_communicator(60.0);
+  init_logging(comm->rank());
+  g_comm = comm.get();
+  // Every rank runs every test (they are collectives); only rank 0 prints the progress.
+  if (comm->rank() != 0) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  int rc = RUN_ALL_TESTS();
+  int64_t worst = rc;  // every rank exits with the worst result
+  comm->all_reduce(&worst, 1, DType::I64, ReduceOp::Max);
+  return int(worst);
+}

@@ -1,0 +1,229 @@
+// The Llama decoder against the float64 numpy reference (tests/reference/llama_ref.py, written from the
+// HF equations) on tiny random checkpoints in HF layout, plus save/load, sharding, padding, KV-cache
+// decoding, config.json round trips, load errors and prospect_lm's exit codes.
+#include "prospect/model/llama.h"
+
+#include <gtest/gtest.h>
+#include <torch/types.h>
+
+#include <fstream>
+
+#include "model_test_util.h"
+#include "prospect/core/error.h"
+#include "prospect/model/kv_cache.h"
+
+namespace prospect {
+namespace {
+namespace fs = std::filesystem;
+
+const char* kIds = "1,5,9,3,60,7,2,33,33,12,0,63";
+
+struct RefCase {
+  const char* name;
+  const char* args;
+};
+const RefCase kCases[] = {
+    {"gqa_untied", "--heads 4 --kv 2 --tied 0"},
+    {"mha_untied", "--heads 4 --kv 4 --tied 0 --seed 1"},
+    {"gqa_tied", "--heads 4 --kv 2 --tied 1 --seed 2"},
+    {"mqa_tied_theta500k", "--heads 4 --kv 1 --tied 1 --theta 500000 --seed 3"},
+    {"gqa_llama3_scaling", "--heads 4 --kv 2 --llama3 1 --theta 10000 --seed 4"},
+    {"mha_llama3_tied_theta500k", "--heads 2 --kv 2 --tied 1 --llama3 1 --theta 500000 --seed 5"},
+    {"weights_f16", "--dtype F16 --seed 6"},
+    {"weights_bf16", "--dtype BF16 --seed 7 --layers 3"},
+};
+
+fs::path make_reference(const std::string& name, const std::string& args) {
+  auto d = test::temp_dir("ref_" + name);
+  int rc = test::run_reference("make " + d.string() + " --ids " + kIds + " " + args);
+  EXPECT_EQ(rc, 0) << "reference failed for " << name;
+  return d;
+}
+
+at::Tensor ids_tensor() {
+  std::vector<int64_t> v;
+  std::stringstream ss(kIds);
+  std::string s;
+  while (std::getline(ss, s, ',')) v.push_back(std::stoll(s));
+  return at::tensor(v, at::kLong).unsqueeze(0);
+}
+
+TEST(Llama, MatchesFloat64Reference) {
+  at::set_num_threads(1);
+  torch::NoGradGuard ng;
+  for (auto& c : kCases) {
+    SCOPED_TRACE(c.name);
+    fs::path d = make_reference(c.name, c.args);
+    LlamaForCausalLM m = load_llama(d.string());
+    at::Tensor got = m->forward(ids_tensor())[0];
+    at::Tensor want = test::json_matrix(test::read_json(d / "expected.json")["logits"]);
+    ASSERT_EQ(got.sizes(), want.sizes());
+    double diff = test::max_abs_diff(got, want);
+    EXPECT_LE(diff, 1e-4) << c.name;
+    std::printf("  %-28s max |logit - reference| = %.3g\n", c.name, diff);
+  }
+}
+
+TEST(Llama, TiedModelHasNoLmHeadTensor) {
+  fs::path d = make_reference("tied_names", "--tied 1");
+  LlamaForCausalLM m = load_llama(d.string());
+  for (auto& p : m->named_parameters()) EXPECT_NE(p.key(), "lm_head.weight");
+  EXPECT_EQ(m->named_parameters().size(), 1u + 2u * 9u + 1u);
+}
+
+TEST(Llama, SaveLoadBitIdenticalAndReadableByReference) {
+  torch::NoGradGuard ng;
+  fs::path d = make_reference("save_src", "--llama3 1 --kv 2");
+  LlamaForCausalLM m = load_llama(d.string());
+  auto out = test::temp_dir("save_dst"), shard = test::temp_dir("save_sharded");
+  save_llama(m, out.string());
+  save_llama(m, shard.string(), at::kFloat, 20000);
+  EXPECT_TRUE(fs::exists(shard / "model.safetensors.index.json"));
+  LlamaForCausalLM a = load_llama(out.string()), b = load_llama(shard.string());
+  auto pm = m->named_parameters(), pa = a->named_parameters(), pb = b->named_parameters();
+  ASSERT_EQ(pm.size(), pa.size());
+  for (auto& p : pm) {
+    EXPECT_TRUE(p.value().equal(pa[p.key()])) << p.key();
+    EXPECT_TRUE(p.value().equal(pb[p.key()])) << p.key();
+  }
+  // config.json round trip keeps the rope scaling and the unknown keys (bos/eos ids).
+  LlamaConfig c = load_llama_config((out / "config.json").string());
+  EXPECT_EQ(c.rope_type, "llama3");
+  EXPECT_EQ(c.rope_original_max_position_embeddings, 64);
+  EXPECT_EQ(c.raw["eos_token_id"].get<int>(), 2);
+  EXPECT_EQ(c.num_key_value_heads, 2);
+  // The reference (its own safetensors reader) reads both of our folders and agrees.
+  for (auto& dir : {out, shard}) {
+    std::string json = (dir / "ref.json").string();
+    ASSERT_EQ(test::run_reference("logits " + dir.string() + " --ids " + kIds + " > " + json), 0);
+    at::Tensor want = test::json_matrix(test::read_json(json)["logits"]);
+    EXPECT_LE(test::max_abs_diff(a->forward(ids_tensor())[0], want), 1e-4);
+  }
+  // bf16 save: the bytes are bf16, the values round-trip through bf16.
+  auto half = test::temp_dir("save_bf16");
+  save_llama(m, half.string(), at::kBFloat16);
+  TensorMap t = load_safetensors((half / "model.safetensors").string());
+  EXPECT_EQ(t.at("model.norm.weight").scalar_type(), at::kBFloat16);
+}
+
+TEST(Llama, PaddingAndPositionsFromMask) {
+  torch::NoGradGuard ng;
+  fs::path d = make_reference("padding", "--kv 2");
+  LlamaForCausalLM m = load_llama(d.string());
+  at::Tensor a = at::tensor({4, 8, 15, 16, 23}, at::kLong).unsqueeze(0);
+  at::Tensor b = at::tensor({42, 7, 3}, at::kLong).unsqueeze(0);
+  at::Tensor la = m->forward(a)[0], lb = m->forward(b)[0];
+  // Right padding: the valid positions equal the unpadded runs.
+  at::Tensor ids = at::tensor({4, 8, 15, 16, 23, 42, 7, 3, 0, 0}, at::kLong).view({2, 5});
+  at::Tensor mask = at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, at::kLong).view({2, 5});
+  at::Tensor l = m->forward(ids, mask);
+  EXPECT_LE(test::max_abs_diff(l[0], la), 1e-5);
+  EXPECT_LE(test::max_abs_diff(l[1].narrow(0, 0, 3), lb), 1e-5);
+  // Left padding: positions come from the mask, so the valid positions still match.
+  ids = at::tensor({4, 8, 15, 16, 23, 0, 0, 42, 7, 3}, at::kLong).view({2, 5});
+  mask = at::tensor({1, 1, 1, 1, 1, 0, 0, 1, 1, 1}, at::kLong).view({2, 5});
+  l = m->forward(ids, mask);
+  EXPECT_TRUE(l.isfinite().all().item<bool>());
+  EXPECT_LE(test::max_abs_diff(l[1].narrow(0, 2, 3), lb), 1e-5);
+}
+
+TEST(Llama, KVCacheIncrementalEqualsFullForward) {
+  torch::NoGradGuard ng;
+  fs::path d = make_reference("kvcache", "--kv 2 --llama3 1");
+  LlamaForCausalLM m = load_llama(d.string());
+  at::Tensor ids = ids_tensor();
+  at::Tensor full = m->forward(ids)[0];
+  KVCache cache(m->config, 1, 32);
+  at::Tensor first = m->logits(m->hidden(m->embed(ids.narrow(1, 0, 5)), {}, {}, &cache))[0];
+  EXPECT_EQ(cache.length, 5);
+  EXPECT_LE(test::max_abs_diff(first, full.narrow(0, 0, 5)), 1e-5);
+  for (int64_t t = 5; t < ids.size(1); ++t) {
+    at::Tensor step = m->logits(m->hidden(m->embed(ids.narrow(1, t, 1)), {}, {}, &cache))[0][0];
+    EXPECT_LE(test::max_abs_diff(step, full[t]), 1e-5) << "position " << t;
+  }
+  // Reset and re-encode a window.
+  cache.reset();
+  at::Tensor again = m->logits(m->hidden(m->embed(ids.narrow(1, 3, 4)), {}, {}, &cache))[0];
+  EXPECT_LE(test::max_abs_diff(again, m->forward(ids.narrow(1, 3, 4))[0]), 1e-5);
+  // Overflow is an error, not a write past the buffer.
+  KVCache small(m->config, 1, 4);
+  EXPECT_THROW(m->hidden(m->embed(ids.narrow(1, 0, 5)), {}, {}, &small), Error);
+}
+
+TEST(Llama, LoadErrorsNameFileAndTensor) {
+  fs::path src = make_reference("load_err_src", "--tied 0");
+  TensorMap good = load_safetensors_dir(src.string());
+  LlamaConfig cfg = load_llama_config((src / "config.json").string());
+  auto check = [&](const std::string& name, TensorMap t, std::initializer_list<std::string> words) {
+    auto d = test::temp_dir("load_err_" + name);
+    fs::copy_file(src / "config.json", d / "config.json");
+    NamedTensors nt(t.begin(), t.end());
+    save_safetensors_dir(d.string(), nt);
+    try {
+      load_llama(d.string());
+      ADD_FAILURE() << name << ": no error";
+    } catch (const Error& e) {
+      std::string msg = e.what();
+      EXPECT_NE(msg.find(d.string()), std::string::npos) << msg;
+      for (auto& w : words) EXPECT_NE(msg.find(w), std::string::npos) << name << ": " << msg;
+    }
+  };
+  TensorMap t = good;
+  t.erase("model.layers.1.mlp.up_proj.weight");
+  check("missing", t, {"model.layers.1.mlp.up_proj.weight", "missing"});
+  t = good;
+  t["model.layers.0.extra.weight"] = at::zeros({2});
+  check("extra", t, {"model.layers.0.extra.weight"});
+  t = good;
+  t["model.norm.weight"] = at::zeros({31});
+  check("misshaped", t, {"model.norm.weight", "[31]", "[32]"});
+  // Missing folder / config.
+  std::string e;
+  try {
+    load_llama("/nonexistent/llama");
+  } catch (const Error& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find("/nonexistent/llama"), std::string::npos) << e;
+  // Bad config values.
+  nlohmann::json j = cfg.raw;
+  j["num_key_value_heads"] = 3;
+  EXPECT_THROW(parse_llama_config(j), Error);
+  j = cfg.raw;
+  j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+  EXPECT_THROW(parse_llama_config(j), Error);
+  j = cfg.raw;
+  j.erase("hidden_size");
+  EXPECT_THROW(parse_llama_config(j), Error);
+}
+
+int run(const std::string& args) {
+  std::string cmd = std::string(PROSPECT_BINARY_DIR) + "/prospect_lm logits " + args + " > /dev/null 2>&1";
+  int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+TEST(Llama, ProspectLmLogitsAndExitCodes) {
+  fs::path d = make_reference("cli", "--tied 1 --llama3 1");
+  fs::path out = d / "out.json";
+  ASSERT_EQ(run("--model " + d.string() + " --ids " + kIds + " --out " + out.string()), 0);
+  at::Tensor got = test::json_matrix(test::read_json(out)["logits"]);
+  at::Tensor want = test::json_matrix(test::read_json(d / "expected.json")["logits"]);
+  EXPECT_LE(test::max_abs_diff(got, want), 1e-4);
+  EXPECT_EQ(run("--model " + d.string() + " --ids 1,x,3"), 2);
+  EXPECT_EQ(run("--model " + d.string() + " --ids 1,64"), 2);  // vocab is 64
+  EXPECT_EQ(run("--model " + d.string() + " --ids -1"), 2);
+  EXPECT_EQ(run("--model " + d.string()), 2);
+  EXPECT_EQ(run("--model " + d.string() + " --ids 1 --bogus"), 2);
+  EXPECT_EQ(run("--model /nonexistent/m --ids 1"), 1);
+  // A corrupt model file: exit 1, no crash.
+  auto bad = test::temp_dir("cli_corrupt");
+  fs::copy_file(d / "config.json", bad / "config.json");
+  std::ifstream in(d / "model.safetensors", std::ios::binary);
+  std::string bytes(std::istreambuf_iterator<char>(in), {});
+  std::ofstream(bad / "model.safetensors", std::ios::binary).write(bytes.data(), bytes.size() / 2);
+  EXPECT_EQ(run("--model " + bad.string() + " --ids 1"), 1);
+}
+
+}  // namespace
+}  // namespace prospect
