@@ -31,8 +31,11 @@ struct Tiny : torch::nn::Module {
   }
   LossTerms loss(const Batch& b, const LabelCounts& global, const LossConfig& cfg) {
     at::Tensor h = at::tanh(body->forward(emb->forward(b.input_ids)));
-    return compute_loss(sp->forward(h).squeeze(-1), dst->forward(h).squeeze(-1), h,
-                        [&](const at::Tensor& x) { return lm->forward(x); }, b, global, cfg);
+    h = h.reshape({-1, h.size(-1)});
+    LossIndex i = loss_index(b);
+    at::Tensor hd = h.index_select(0, i.decision), hl = h.index_select(0, i.lm);
+    return compute_loss(sp->forward(hd).squeeze(-1), dst->forward(hd).squeeze(-1), lm->forward(hl), b, i, global,
+                        cfg);
   }
 };
 
