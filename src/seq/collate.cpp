@@ -6,6 +6,13 @@
 
 namespace prospect {
 
+namespace {
+at::Tensor positions(const at::Tensor& mask) {
+  at::Tensor idx = mask.reshape(-1).nonzero().reshape(-1);
+  return idx.numel() > 0 ? idx : at::zeros({1}, at::kLong);
+}
+}  // namespace
+
 Batch collate(const std::vector<const Sequence*>& seqs, const std::vector<at::Tensor>& clip_frames, int32_t pad_id) {
   PROSPECT_CHECK(!seqs.empty(), "collate: empty batch");
   PROSPECT_CHECK(seqs.size() == clip_frames.size(), "collate: {} sequences but {} frame tensors", seqs.size(),
@@ -49,6 +56,8 @@ Batch collate(const std::vector<const Sequence*>& seqs, const std::vector<at::Te
       frames.push_back(cf.index_select(0, idx).to(at::kFloat));
     }
   }
+  b.decision_index = positions((b.speaking_labels != kIgnore) | (b.dst_update_labels != kIgnore));
+  b.lm_index = positions((b.speaking_gen_labels != kIgnore) | (b.dst_gen_labels != kIgnore));
   if (!frames.empty()) {
     b.frames = at::cat(frames, 0);
   } else {

@@ -15,29 +15,17 @@ at::Tensor decision_loss(const at::Tensor& x, const at::Tensor& y, const LossCon
 
 namespace {
 
-at::Tensor positions(const at::Tensor& mask) {
-  at::Tensor idx = mask.reshape(-1).nonzero().reshape(-1);
-  return idx.numel() > 0 ? idx : at::zeros({1}, at::kLong);
-}
-
 double denom(int64_t n) { return n > 0 ? static_cast<double>(n) : 1.0; }
 
 }  // namespace
 
-LossIndex loss_index(const Batch& b) {
-  LossIndex i;
-  i.decision = positions((b.speaking_labels != kIgnore) | (b.dst_update_labels != kIgnore));
-  i.lm = positions((b.speaking_gen_labels != kIgnore) | (b.dst_gen_labels != kIgnore));
-  return i;
-}
-
 LossTerms compute_loss(const at::Tensor& speaking_logits, const at::Tensor& dst_logits, const at::Tensor& lm_logits,
-                       const Batch& b, const LossIndex& index, const LabelCounts& global, const LossConfig& cfg) {
+                       const Batch& b, const LabelCounts& global, const LossConfig& cfg) {
   LossTerms out;
   const auto dev = speaking_logits.device();
   // a term: loss at the positions of `index` whose label is set, summed, over the global count
   auto decision = [&](const at::Tensor& logits, const at::Tensor& labels, int64_t count, double* value) {
-    at::Tensor y = labels.reshape(-1).index_select(0, index.decision).to(dev);
+    at::Tensor y = labels.reshape(-1).index_select(0, b.decision_index).to(dev);
     at::Tensor m = (y != kIgnore);
     at::Tensor x = logits.reshape(-1).to(at::kFloat).masked_select(m);
     at::Tensor term = decision_loss(x, y.masked_select(m).to(at::kFloat), cfg).sum() / denom(count);
@@ -45,7 +33,7 @@ LossTerms compute_loss(const at::Tensor& speaking_logits, const at::Tensor& dst_
     return term;
   };
   auto lm = [&](const at::Tensor& labels, int64_t count, double* value) {
-    at::Tensor y = labels.reshape(-1).index_select(0, index.lm).to(dev);
+    at::Tensor y = labels.reshape(-1).index_select(0, b.lm_index).to(dev);
     at::Tensor m = (y != kIgnore);
     at::Tensor rows = m.nonzero().reshape(-1);
     at::Tensor term = at::cross_entropy_loss(lm_logits.index_select(0, rows).to(at::kFloat), y.index_select(0, rows),

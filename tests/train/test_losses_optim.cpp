@@ -32,10 +32,8 @@ struct Tiny : torch::nn::Module {
   LossTerms loss(const Batch& b, const LabelCounts& global, const LossConfig& cfg) {
     at::Tensor h = at::tanh(body->forward(emb->forward(b.input_ids)));
     h = h.reshape({-1, h.size(-1)});
-    LossIndex i = loss_index(b);
-    at::Tensor hd = h.index_select(0, i.decision), hl = h.index_select(0, i.lm);
-    return compute_loss(sp->forward(hd).squeeze(-1), dst->forward(hd).squeeze(-1), lm->forward(hl), b, i, global,
-                        cfg);
+    at::Tensor hd = h.index_select(0, b.decision_index), hl = h.index_select(0, b.lm_index);
+    return compute_loss(sp->forward(hd).squeeze(-1), dst->forward(hd).squeeze(-1), lm->forward(hl), b, global, cfg);
   }
 };
 

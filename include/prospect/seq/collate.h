@@ -19,6 +19,11 @@ struct Batch {
   at::Tensor dst_update_labels;    // [B, T] int64: 1, 0 or -100
   at::Tensor speaking_gen_labels;  // [B, T] int64: target id (pre-shifted) or -100
   at::Tensor dst_gen_labels;       // [B, T] int64
+  // Flat positions (b * T + t) where the model must produce outputs: decision points (either
+  // decision label set) and LM positions (either LM label set). Never empty: a batch without any
+  // gets position 0 (labelled nowhere), so the loss graph stays connected at zero weight.
+  at::Tensor decision_index;       // [P] int64
+  at::Tensor lm_index;             // [Q] int64
   LabelCounts counts;
   int64_t tokens = 0;              // non-padding tokens
   int64_t sequences = 0;

@@ -20,19 +20,10 @@ struct LossTerms {
   double speaking_gen = 0, speaking = 0, dst_gen = 0, dst_update = 0;
 };
 
-// Flat positions (b * T + t) where the model must produce outputs: decision points (either decision
-// label set) and LM positions (either LM label set). Never empty: a micro-batch without any gets
-// position 0 (labelled nowhere), which keeps the graph connected at zero weight.
-struct LossIndex {
-  at::Tensor decision;  // [P] int64
-  at::Tensor lm;        // [Q] int64
-};
-LossIndex loss_index(const Batch& batch);
-
-// speaking_logits, dst_logits [P] at index.decision; lm_logits [Q, V] at index.lm (what
+// speaking_logits, dst_logits [P] at batch.decision_index; lm_logits [Q, V] at batch.lm_index (what
 // DSTProActLlama::forward returns for these indices); global: the step's all-reduced counts.
 LossTerms compute_loss(const at::Tensor& speaking_logits, const at::Tensor& dst_logits, const at::Tensor& lm_logits,
-                       const Batch& batch, const LossIndex& index, const LabelCounts& global, const LossConfig& cfg);
+                       const Batch& batch, const LabelCounts& global, const LossConfig& cfg);
 
 // Element-wise decision loss for logits x and 0/1 targets y (float): BCE-with-logits or focal
 // (alpha weighs the positives, 1 - alpha the negatives).
