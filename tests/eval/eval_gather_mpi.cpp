@@ -12,6 +12,7 @@
 #include "prospect/core/error.h"
 #include "prospect/core/rng.h"
 #include "prospect/dist/communicator.h"
+#include "prospect/dist/mpi_comm.h"
 #include "prospect/eval/report.h"
 
 using namespace prospect;
@@ -20,39 +21,6 @@ using namespace prospect::eval;
 namespace {
 
 // Only what gather_results uses: gather_bytes (MPI_Gather of the sizes, MPI_Gatherv of the bytes).
-struct MpiGather : Communicator {
-  int rank() const override {
-    int r = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &r);
-    return r;
-  }
-  int size() const override {
-    int s = 0;
-    MPI_Comm_size(MPI_COMM_WORLD, &s);
-    return s;
-  }
-  std::string backend() const override { return "mpi"; }
-  void all_reduce(void*, size_t, DType, ReduceOp) override { fail("not used"); }
-  std::unique_ptr<Work> all_reduce_async(void*, size_t, DType, ReduceOp) override { fail("not used"); }
-  void broadcast(void*, size_t, DType, int) override { fail("not used"); }
-  void barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
-  std::vector<std::string> gather_bytes(const std::string& mine, int root) override {
-    int n = static_cast<int>(mine.size()), world = size(), me = rank();
-    std::vector<int> sizes(world), offsets(world);
-    MPI_Gather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, root, MPI_COMM_WORLD);
-    std::string all;
-    if (me == root) {
-      int total = 0;
-      for (int r = 0; r < world; ++r) offsets[r] = total, total += sizes[r];
-      all.resize(total);
-    }
-    MPI_Gatherv(mine.data(), n, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR, root, MPI_COMM_WORLD);
-    std::vector<std::string> out;
-    if (me == root)
-      for (int r = 0; r < world; ++r) out.push_back(all.substr(offsets[r], sizes[r]));
-    return out;
-  }
-};
 
 const char* const kWords[] = {"now", "grind", "the", "coffee", "beans", "pour", "water", "slowly", "into",
                               "filter", "let", "'s", "fold", "paper", "cone", "good", "done", "wait"};
@@ -105,7 +73,8 @@ std::string read_file(const std::string& path) {
 
 int run(int argc, char** argv) {
   if (argc != 2) usage_fail("usage: eval_gather_mpi OUT_DIR");
-  MpiGather comm;
+  auto comm_ptr = make_mpi_communicator(60.0);
+  Communicator& comm = *comm_ptr;
   const int world = comm.size(), me = comm.rank();
   const int kClips = 13;
   std::vector<ClipResult> mine;

@@ -36,18 +36,6 @@ ClipRecord hand_clip() {
   return r;
 }
 
-// Communicator of one process (gather returns the own bytes), for gather_results without MPI.
-struct OneRank : Communicator {
-  int rank() const override { return 0; }
-  int size() const override { return 1; }
-  std::string backend() const override { return "single"; }
-  void all_reduce(void*, size_t, DType, ReduceOp) override {}
-  std::unique_ptr<Work> all_reduce_async(void*, size_t, DType, ReduceOp) override { return nullptr; }
-  void broadcast(void*, size_t, DType, int) override {}
-  void barrier() override {}
-  std::vector<std::string> gather_bytes(const std::string& mine, int) override { return {mine}; }
-};
-
 }  // namespace
 
 TEST(ClipMetrics, HandMadeClip) {
@@ -220,8 +208,8 @@ TEST(Report, PredictionsRoundTripAndOrderFree) {
   auto back = deserialize_results(serialize_results(results), "test");
   ASSERT_EQ(back.size(), 3u);
   EXPECT_TRUE(back[0].counts == results[0].counts);
-  OneRank one;
-  auto gathered = gather_results(one, back);
+  auto one = make_single_communicator();
+  auto gathered = gather_results(*one, back);
   ASSERT_TRUE(gathered.has_value());
   EXPECT_EQ(eval_json_text(gathered->metrics, cfg), want);
 
