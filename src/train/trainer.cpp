@@ -394,6 +394,7 @@ int run_training(const Config& cfg, const TrainArgs& args) {
       }
     }
 
+    if (state.step == args.stop_after_step) request_stop();
     if (stop_requested_agreed(*comm)) {
       save();
       throw StopRequested(fmt::format("stopped by a signal after step {}; checkpoint saved", state.step));

@@ -13,6 +13,7 @@ namespace prospect {
 struct TrainArgs {
   std::string run_dir = "runs/demo";
   std::string resume;  // "" (a fresh run in an empty folder), "auto" (latest, or fresh when none), or a checkpoint
+  int64_t stop_after_step = -1;  // > 0: behave as if a stop signal came during this step (tests)
 };
 
 // Runs training to train.max_steps; returns the exit code (0). Errors throw (Error: 1, UsageError: 2,
