@@ -36,26 +36,20 @@ std::vector<int64_t> time_ranks(const std::vector<int64_t>& frames) {
   return rank;
 }
 
+// A pair allowed by the window (and the filter), with its cost.
+struct Arc {
+  int ref, pred;
+  int64_t cost;
+};
+
 struct Edge {
   int to;
   int cap;
   int64_t cost;
 };
 
-}  // namespace
-
-std::vector<MatchPair> match_events(const std::vector<int64_t>& ref_frames,
-                                    const std::vector<int64_t>& pred_frames, MatchWindow w,
-                                    const PairFilter& allowed) {
-  const int n = static_cast<int>(ref_frames.size()), m = static_cast<int>(pred_frames.size());
-  if (n == 0 || m == 0) return {};
-  auto ri = time_ranks(ref_frames), pj = time_ranks(pred_frames);
-
-  // K: larger than any possible sum(i * j) (rearrangement bound), and at least 10^6.
-  int64_t bound = 0;
-  for (int64_t k = 0; k < std::min(n, m); ++k) bound += (n - k) * static_cast<int64_t>(m - k);
-  const int64_t K = std::max<int64_t>(1000000, bound + 1);
-
+// Min-cost maximum matching of n references and m predictions joined by arcs (local indices).
+std::vector<MatchPair> solve(int n, int m, const std::vector<Arc>& arcs) {
   // nodes: 0 source, 1..n references, n+1..n+m predictions, n+m+1 sink
   const int S = 0, T = n + m + 1, V = n + m + 2;
   std::vector<Edge> edges;
@@ -68,14 +62,7 @@ std::vector<MatchPair> match_events(const std::vector<int64_t>& ref_frames,
   };
   for (int i = 0; i < n; ++i) add(S, 1 + i, 0);
   for (int j = 0; j < m; ++j) add(1 + n + j, T, 0);
-  for (int i = 0; i < n; ++i) {
-    for (int j = 0; j < m; ++j) {
-      int64_t r = ref_frames[i], p = pred_frames[j];
-      if (p < r - w.before || p > r + w.after) continue;
-      if (allowed && !allowed(i, j)) continue;
-      add(1 + i, 1 + n + j, std::llabs(p - r) * K - ri[i] * pj[j]);
-    }
-  }
+  for (const Arc& a : arcs) add(1 + a.ref, 1 + n + a.pred, a.cost);
 
   // Successive shortest paths with Johnson potentials (Dijkstra on reduced costs, O(V^2) a path).
   // Initial potentials: shortest distances in the initial graph, a DAG S -> refs -> preds -> T.
@@ -83,9 +70,7 @@ std::vector<MatchPair> match_events(const std::vector<int64_t>& ref_frames,
   std::vector<int64_t> h(V, kInf);
   h[S] = 0;
   for (int i = 0; i < n; ++i) h[1 + i] = 0;
-  for (int i = 0; i < n; ++i)
-    for (int e : adj[1 + i])
-      if (e % 2 == 0 && edges[e].to > n) h[edges[e].to] = std::min(h[edges[e].to], edges[e].cost);
+  for (const Arc& a : arcs) h[1 + n + a.pred] = std::min(h[1 + n + a.pred], a.cost);
   for (int j = 0; j < m; ++j)
     if (h[1 + n + j] != kInf) h[T] = std::min(h[T], h[1 + n + j]);
   // A node unreachable from S stays so (augmenting only adds edges between reachable nodes).
@@ -120,12 +105,72 @@ std::vector<MatchPair> match_events(const std::vector<int64_t>& ref_frames,
   }
 
   std::vector<MatchPair> pairs;
+  for (int i = 0; i < n; ++i)
+    for (int e : adj[1 + i])
+      if (e % 2 == 0 && edges[e].to > n && edges[e].to <= n + m && edges[e].cap == 0)
+        pairs.push_back({i, edges[e].to - 1 - n});
+  return pairs;
+}
+
+int find_root(std::vector<int>& parent, int x) {
+  while (parent[x] != x) x = parent[x] = parent[parent[x]];
+  return x;
+}
+
+}  // namespace
+
+std::vector<MatchPair> match_events(const std::vector<int64_t>& ref_frames,
+                                    const std::vector<int64_t>& pred_frames, MatchWindow w,
+                                    const PairFilter& allowed) {
+  const int n = static_cast<int>(ref_frames.size()), m = static_cast<int>(pred_frames.size());
+  if (n == 0 || m == 0) return {};
+  auto ri = time_ranks(ref_frames), pj = time_ranks(pred_frames);
+
+  // K: larger than any possible sum(i * j) (rearrangement bound), and at least 10^6.
+  int64_t bound = 0;
+  for (int64_t k = 0; k < std::min(n, m); ++k) bound += (n - k) * static_cast<int64_t>(m - k);
+  const int64_t K = std::max<int64_t>(1000000, bound + 1);
+
+  std::vector<Arc> arcs;
   for (int i = 0; i < n; ++i) {
-    for (int e : adj[1 + i]) {
-      const Edge& ed = edges[e];
-      if (ed.to > n && ed.to <= n + m && (e % 2 == 0) && ed.cap == 0) pairs.push_back({i, ed.to - 1 - n});
+    for (int j = 0; j < m; ++j) {
+      int64_t r = ref_frames[i], p = pred_frames[j];
+      if (p < r - w.before || p > r + w.after) continue;
+      if (allowed && !allowed(i, j)) continue;
+      arcs.push_back({i, j, std::llabs(p - r) * K - ri[i] * pj[j]});
     }
   }
+
+  // The windows cut a long clip into independent groups of events: the best matching is the union
+  // of each connected component's best matching (costs and counts add up), and each is small.
+  std::vector<int> parent(n + m);
+  std::iota(parent.begin(), parent.end(), 0);
+  for (const Arc& a : arcs) parent[find_root(parent, a.ref)] = find_root(parent, n + a.pred);
+  std::vector<int> local(n + m, -1), comp_of_root(n + m, -1);
+  struct Component {
+    std::vector<int> refs, preds;
+    std::vector<Arc> arcs;
+  };
+  std::vector<Component> comps;
+  auto comp = [&](int node) -> Component& {
+    int root = find_root(parent, node);
+    if (comp_of_root[root] < 0) {
+      comp_of_root[root] = static_cast<int>(comps.size());
+      comps.emplace_back();
+    }
+    return comps[comp_of_root[root]];
+  };
+  for (const Arc& a : arcs) {
+    Component& c = comp(a.ref);
+    if (local[a.ref] < 0) local[a.ref] = static_cast<int>(c.refs.size()), c.refs.push_back(a.ref);
+    if (local[n + a.pred] < 0) local[n + a.pred] = static_cast<int>(c.preds.size()), c.preds.push_back(a.pred);
+    c.arcs.push_back({local[a.ref], local[n + a.pred], a.cost});
+  }
+
+  std::vector<MatchPair> pairs;
+  for (const Component& c : comps)
+    for (const MatchPair& p : solve(static_cast<int>(c.refs.size()), static_cast<int>(c.preds.size()), c.arcs))
+      pairs.push_back({c.refs[p.ref], c.preds[p.pred]});
   std::sort(pairs.begin(), pairs.end(), [&](const MatchPair& a, const MatchPair& b) { return ri[a.ref] < ri[b.ref]; });
   return pairs;
 }

@@ -36,14 +36,30 @@ Event malformed_event(int64_t frame, std::string text) {
   return e;
 }
 
-const char* step_state_name(StepState s) {
-  switch (s) {
-    case StepState::NotStarted: return "not_started";
-    case StepState::InProgress: return "in_progress";
-    case StepState::Completed: return "completed";
-  }
-  return "?";
+static std::string trim(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
+  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
 }
+
+std::vector<Event> parse_dst_update(const std::string& text, int64_t frame) {
+  std::vector<Event> out;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = text.find(',', start);
+    std::string part = trim(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    size_t arrow = part.find("->");
+    std::string id = arrow == std::string::npos ? "" : trim(part.substr(0, arrow));
+    std::string tr = arrow == std::string::npos ? "" : trim(part.substr(arrow + 2));
+    bool id_ok = !id.empty() && id.find_first_of(" \t>") == std::string::npos;
+    if (!id_ok || (tr != "start" && tr != "complete")) return {malformed_event(frame, text)};
+    out.push_back(dst_event(frame, id, tr));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+const char* step_state_name(StepState s) { return state_name(s); }
 
 StepState parse_step_state(const std::string& s, const std::string& where) {
   if (s == "not_started") return StepState::NotStarted;
@@ -54,17 +70,7 @@ StepState parse_step_state(const std::string& s, const std::string& where) {
 
 bool apply_step_transition(std::map<std::string, StepState>& state, const std::string& id,
                            const std::string& transition) {
-  auto it = state.find(id);
-  if (it == state.end()) return false;
-  if (transition == "start" && it->second == StepState::NotStarted) {
-    it->second = StepState::InProgress;
-    return true;
-  }
-  if (transition == "complete" && it->second != StepState::Completed) {
-    it->second = StepState::Completed;
-    return true;
-  }
-  return false;
+  return apply_transition(state, DstTransition{id, transition});  // the data layer's rule (SPEC §2.2)
 }
 
 // ---- predictions.jsonl records ----
@@ -258,6 +264,7 @@ std::vector<const Event*> in_order(const std::vector<Event>& ev, EventRole role)
 ClipResult evaluate_clip(const ClipRecord& rec, double match_before_s, double match_after_s) {
   if (rec.last_frame < rec.first_frame)
     fail("clip {}: last_frame {} < first_frame {}", rec.clip_id, rec.last_frame, rec.first_frame);
+  if (!(rec.fps > 0)) fail("clip {}: fps must be > 0, found {}", rec.clip_id, rec.fps);
   MatchWindow w = match_window(rec.fps, match_before_s, match_after_s);
   ClipResult out;
   out.clip_id = rec.clip_id;

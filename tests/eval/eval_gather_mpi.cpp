@@ -2,8 +2,6 @@
 // (a split that depends on N, each rank in reverse order); rank 0 gathers, writes OUT/eval.json and
 // OUT/predictions.jsonl, then checks that recomputing from predictions.jsonl gives the same eval.json.
 // The CTest chain compares the files of N = 1, 2, 3 byte for byte.
-#include <mpi.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,7 +9,6 @@
 
 #include "prospect/core/error.h"
 #include "prospect/core/rng.h"
-#include "prospect/dist/communicator.h"
 #include "prospect/dist/mpi_comm.h"
 #include "prospect/eval/report.h"
 
@@ -19,8 +16,6 @@ using namespace prospect;
 using namespace prospect::eval;
 
 namespace {
-
-// Only what gather_results uses: gather_bytes (MPI_Gather of the sizes, MPI_Gatherv of the bytes).
 
 const char* const kWords[] = {"now", "grind", "the", "coffee", "beans", "pour", "water", "slowly", "into",
                               "filter", "let", "'s", "fold", "paper", "cone", "good", "done", "wait"};
@@ -73,7 +68,7 @@ std::string read_file(const std::string& path) {
 
 int run(int argc, char** argv) {
   if (argc != 2) usage_fail("usage: eval_gather_mpi OUT_DIR");
-  auto comm_ptr = make_mpi_communicator(60.0);
+  auto comm_ptr = make_mpi_communicator(/*timeout_s=*/60.0);
   Communicator& comm = *comm_ptr;
   const int world = comm.size(), me = comm.rank();
   const int kClips = 13;
@@ -99,15 +94,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  int rc = 0;
-  try {
-    rc = run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  MPI_Finalize();
-  return rc;
-}
+int main(int argc, char** argv) { return run_app([&] { return run(argc, argv); }); }

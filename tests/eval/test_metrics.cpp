@@ -110,6 +110,47 @@ TEST(ClipMetrics, HandMadeClip) {
   EXPECT_DOUBLE_EQ(*m.valid_update_ratio, 0.4);   // (5 - 1 - 2) / 5
 }
 
+// Event scores with the window edges: fps 2, 2 s before / 4 s after = 4 / 8 frames.
+TEST(ClipMetrics, EventScoresAtWindowEdges) {
+  ClipRecord r;
+  r.clip_id = "edges:0";
+  r.fps = 2.0;
+  r.first_frame = 0;
+  r.last_frame = 500;
+  for (int64_t f : {100, 200, 300, 400}) r.reference.push_back(assistant_event(f, "ref"));
+  // 96: 4 early (in), 195: 5 early (out), 308: 8 late (in), 409: 9 late (out)
+  for (int64_t f : {96, 195, 308, 409}) r.predicted.push_back(assistant_event(f, "hyp"));
+  Metrics m = evaluate_records({r}, 2.0, 4.0).metrics;
+  EXPECT_EQ(m.counts.turns, 4);
+  EXPECT_DOUBLE_EQ(*m.speaking_event.precision, 0.5);
+  EXPECT_DOUBLE_EQ(*m.speaking_event.recall, 0.5);
+  EXPECT_DOUBLE_EQ(*m.speaking_event.f1, 0.5);
+  EXPECT_DOUBLE_EQ(*m.speaking_frame.precision, 0.0);  // no prediction on the reference frame itself
+  ASSERT_TRUE(m.text.bleu[0].has_value());               // two matched pairs ("ref", "hyp"): no word in common
+  EXPECT_NEAR(*m.text.bleu[0], 0.0, 1e-9);
+}
+
+// Misses and duplicates: refs 10, 50; preds 10, 11 (a repeat), 90: one pair.
+// P = 1/3, R = 1/2, F1 = 2 * 1 / (3 + 2) = 0.4; per frame: tp 1 (10), fp 2 (11, 90), fn 1 (50).
+TEST(ClipMetrics, MissesAndDuplicates) {
+  ClipRecord r;
+  r.clip_id = "dup:0";
+  r.fps = 2.0;
+  r.first_frame = 0;
+  r.last_frame = 99;
+  r.reference = {assistant_event(10, "grind the beans"), assistant_event(50, "pour the water")};
+  r.predicted = {assistant_event(10, "grind the beans"), assistant_event(11, "grind them"), assistant_event(90, "done")};
+  Metrics m = evaluate_records({r}, 2.0, 4.0).metrics;
+  EXPECT_DOUBLE_EQ(*m.speaking_event.precision, 1.0 / 3);
+  EXPECT_DOUBLE_EQ(*m.speaking_event.recall, 0.5);
+  EXPECT_DOUBLE_EQ(*m.speaking_event.f1, 0.4);
+  EXPECT_DOUBLE_EQ(*m.speaking_frame.precision, 1.0 / 3);
+  EXPECT_DOUBLE_EQ(*m.speaking_frame.recall, 0.5);
+  EXPECT_DOUBLE_EQ(*m.speaking_frame.f1, 0.4);
+  // balanced accuracy: TPR 1/2, TNR = 96 / 98 (100 frames, 2 negatives predicted positive)
+  EXPECT_DOUBLE_EQ(*m.speaking_frame.balanced_accuracy, (0.5 + 96.0 / 98) / 2);
+}
+
 TEST(ClipMetrics, StepNamedOnlyByAnUpdate) {
   ClipRecord r;
   r.clip_id = "v:10";
@@ -126,6 +167,37 @@ TEST(ClipMetrics, StepNamedOnlyByAnUpdate) {
   EXPECT_EQ(c.joint_equal, 3);
   EXPECT_EQ(c.invalid_updates, 0);
   EXPECT_EQ(c.transition_matched, 1);
+}
+
+TEST(ClipMetrics, ParseDstUpdate) {
+  auto ev = parse_dst_update(" S3->complete, S1 -> start", 7);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(*ev[0].id, "S3");
+  EXPECT_EQ(ev[0].transition, "complete");
+  EXPECT_EQ(*ev[1].id, "S1");
+  EXPECT_EQ(ev[1].transition, "start");
+  EXPECT_EQ(ev[1].frame, 7);
+  EXPECT_EQ(ev[1].role, EventRole::DstUpdate);
+  for (const char* bad : {"", "S3", "S3->finish", "S3->complete,", "->start", "S3->complete, S4->"}) {
+    auto m = parse_dst_update(bad, 7);
+    ASSERT_EQ(m.size(), 1u) << bad;
+    EXPECT_FALSE(m[0].id.has_value()) << bad;
+    EXPECT_EQ(m[0].text, bad);
+  }
+}
+
+TEST(ClipMetrics, StepTransitions) {
+  std::map<std::string, StepState> st = {{"S1", StepState::NotStarted}, {"S2", StepState::InProgress}};
+  EXPECT_TRUE(apply_step_transition(st, "S1", "start"));
+  EXPECT_FALSE(apply_step_transition(st, "S1", "start"));  // repeated: no change
+  EXPECT_TRUE(apply_step_transition(st, "S1", "complete"));
+  EXPECT_FALSE(apply_step_transition(st, "S1", "start"));  // backward
+  EXPECT_FALSE(apply_step_transition(st, "S9", "start"));  // unknown step
+  EXPECT_FALSE(apply_step_transition(st, "S2", "finish"));
+  EXPECT_EQ(st["S1"], StepState::Completed);
+  EXPECT_EQ(st["S2"], StepState::InProgress);
+  EXPECT_EQ(parse_step_state("in_progress", "x"), StepState::InProgress);
+  EXPECT_STREQ(step_state_name(StepState::NotStarted), "not_started");
 }
 
 TEST(Metrics, EmptyDenominatorsAreNull) {
