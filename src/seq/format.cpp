@@ -146,7 +146,7 @@ std::vector<std::pair<std::string, StepState>> reference_state(const Clip& clip,
 
 std::vector<int32_t> state_turn_ids(const std::vector<std::pair<std::string, StepState>>& state,
                                     const ChatTemplate& tmpl) {
-  std::vector<int32_t> ids = tmpl.header(Role::System);
+  std::vector<int32_t> ids = tmpl.state_header();
   std::vector<int32_t> body = tmpl.state_turn_content(state);
   ids.insert(ids.end(), body.begin(), body.end());
   ids.push_back(tmpl.end_of_turn);

@@ -1,6 +1,6 @@
 // Golden sequences: a hand-written clip through the plain template and a word tokenizer, so every id
 // and label below can be checked by hand (ids: <s>=0 <|eot|>=1 System:=2 User:=3 Assistant:=4 Dst:=5
-// S1->start=6 S1->complete=7 S2->start=8 hi=9 go=10 ok=11 Current=13 step=14 states:=15 S1=16 S2=17
+// S1->start=6 S1->complete=7 S2->start=8 hi=9 go=10 ok=11 State:=12 Current=13 step=14 states:=15 S1=16 S2=17
 // not_started=18 in_progress=19 completed=20 make=21 tea=22 ","=23, <image>=24).
 #include <gtest/gtest.h>
 
@@ -101,7 +101,7 @@ void check_windows(double rate, std::array<int64_t, 5> K) {
   const Sequence& a = seqs[0];
   const Sequence& b = seqs[1];
   // window 1: BOS, system, state (all not started), then frames 10..12 and their turns
-  EXPECT_EQ(a.ids, (std::vector<int32_t>{0, 2, 21, 22, 1, 2, 13, 14, 15, 16, 18, 23, 17, 18, 1,
+  EXPECT_EQ(a.ids, (std::vector<int32_t>{0, 2, 21, 22, 1, 12, 13, 14, 15, 16, 18, 23, 17, 18, 1,
                                          24, 24, 4, 9, 1, 24, 3, 10, 1, 5, 6, 1, 4, 11, 1}));
   EXPECT_EQ(a.prefix_len, 15u);
   EXPECT_EQ(a.first_frame, 10);
@@ -117,7 +117,7 @@ void check_windows(double rate, std::array<int64_t, 5> K) {
   EXPECT_EQ(a.speaking_gen, cat({N, N, 9, 1, N, N, N, N, N, N, N, N, 11, 1, N}));
   EXPECT_EQ(a.dst_gen, cat({N, N, N, N, N, N, N, N, N, 6, 1, N, N, N, N}));
   // window 2: the state after S1->start, then frames 13..17
-  EXPECT_EQ(b.ids, (std::vector<int32_t>{0, 2, 21, 22, 1, 2, 13, 14, 15, 16, 19, 23, 17, 18, 1,
+  EXPECT_EQ(b.ids, (std::vector<int32_t>{0, 2, 21, 22, 1, 12, 13, 14, 15, 16, 19, 23, 17, 18, 1,
                                          24, 24, 24, 5, 7, 1, 5, 8, 1, 24, 24}));
   EXPECT_EQ(b.first_frame, 13);
   EXPECT_EQ(b.frame_index, (std::vector<int64_t>{3, 4, 5, 6, 7}));

@@ -13,7 +13,7 @@ class WordTokenizer : public Tokenizer {
  public:
   WordTokenizer() {
     const char* words[] = {"<s>",   "<|eot|>", "System:", "User:", "Assistant:", "Dst:",      "S1->start",
-                           "S1->complete", "S2->start", "hi", "go",  "ok",     "done",       "Current",
+                           "S1->complete", "S2->start", "hi", "go",  "ok",     "State:",       "Current",
                            "step",  "states:", "S1",      "S2",    "not_started", "in_progress", "completed",
                            "make",  "tea",     ","};
     for (int i = 0; i < 24; ++i) ids_[words[i]] = i;
@@ -52,7 +52,7 @@ class WordTokenizer : public Tokenizer {
   int32_t bos_id() const override { return 0; }
   int32_t eos_id() const override { return 1; }
   std::string kind() const override { return "sentencepiece"; }
-  bool is_special(int32_t id) const { return id <= 1; }
+  bool is_special(int32_t id) const override { return id <= 1; }
 
  private:
   std::map<std::string, int32_t> ids_;

@@ -3,6 +3,7 @@
 // same logits, and bad input gives a clear message, the right exit code and no checkpoint overwritten.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -47,7 +47,7 @@ std::vector<int32_t> prefix_ids(const Clip& clip, const ChatTemplate& tmpl, cons
 std::vector<std::pair<std::string, StepState>> reference_state(const Clip& clip, const SeqOptions& opt,
                                                                const std::vector<StreamItem>& items, size_t upto);
 
-// The `state` turn of a window (SPEC §3): system header + "Current step states: ..." + end-of-turn.
+// The `state` turn of a window (SPEC §3): the `state` role's header + "Current step states: ..." + end-of-turn.
 std::vector<int32_t> state_turn_ids(const std::vector<std::pair<std::string, StepState>>& state,
                                     const ChatTemplate& tmpl);
 
