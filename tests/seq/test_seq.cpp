@@ -4,6 +4,7 @@
 // not_started=18 in_progress=19 completed=20 make=21 tea=22 ","=23, <image>=24).
 #include <gtest/gtest.h>
 
+#include "prospect/core/error.h"
 #include "prospect/seq/collate.h"
 #include "prospect/seq/labels.h"
 #include "seq/word_tokenizer.h"
@@ -48,7 +49,7 @@ Clip golden_clip() {
 }
 
 struct Fixture {
-  testing::WordTokenizer tok;
+  testutil::WordTokenizer tok;
   ChatTemplate tmpl = make_chat_template("plain", tok);
   SeqOptions opt;
   Fixture(int max_len) {
