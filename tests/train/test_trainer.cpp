@@ -33,13 +33,12 @@ const std::string kBin = PROSPECT_BINARY_DIR;
 const std::string& tiny_data() {
   static std::string dir = [] {
     std::string d = kBin + "/test_train_data";
-    if (!fs::exists(d + "/val.h5")) {
+    if (!fs::exists(d + "/tokenizer.model")) {
       fs::remove_all(d);
       SynthOptions o;
       o.out = d;
       o.videos = 16;
       o.dim = 16;
-      o.vocab_size = 300;
       synth_dataset(o);
     }
     return d;
