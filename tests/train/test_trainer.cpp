@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -106,6 +107,15 @@ std::vector<std::string> tiny_args(const std::string& run_dir) {
           "--data.tokenizer=" + d + "/tokenizer.model", "--data.max_seq_len=256", "--model.hidden_size=32",
           "--model.intermediate_size=64", "--model.num_hidden_layers=2", "--model.num_attention_heads=2",
           "--model.num_key_value_heads=1", "--train.micro_batch_size=2", "--train.threads=1", "--train.val_every=0"};
+}
+
+// args with "--key=value" set (replacing an earlier value of that key: options may not repeat)
+std::vector<std::string> with(std::vector<std::string> args, const std::string& kv) {
+  std::string key = kv.substr(0, kv.find('=') + 1);
+  args.erase(std::remove_if(args.begin(), args.end(), [&](const std::string& a) { return a.rfind(key, 0) == 0; }),
+             args.end());
+  args.push_back(kv);
+  return args;
 }
 
 }  // namespace
@@ -211,31 +221,25 @@ TEST(Trainer, BadInputExitCodes) {
   EXPECT_NE(out.find("no_such_key"), std::string::npos) << out;
 
   // missing tokenizer: exit 1, path named
-  auto args = tiny_args(base + "/b");
-  args.push_back("--data.tokenizer=" + base + "/missing.model");
+  auto args = with(tiny_args(base + "/b"), "--data.tokenizer=" + base + "/missing.model");
   EXPECT_EQ(run_train(args, &out), 1);
   EXPECT_NE(out.find("missing.model"), std::string::npos) << out;
 
   // not a store: exit 1, path named
   fs::create_directories(base);
   std::ofstream(base + "/junk.h5") << "not hdf5";
-  args = tiny_args(base + "/c");
-  args.push_back("--data.train=" + base + "/junk.h5");
+  args = with(tiny_args(base + "/c"), "--data.train=" + base + "/junk.h5");
   EXPECT_EQ(run_train(args, &out), 1);
   EXPECT_NE(out.find("junk.h5"), std::string::npos) << out;
 
   // a finished run, then: non-empty folder without --resume (2), a model key against the checkpoint (2)
   std::string good = base + "/good";
-  args = tiny_args(good);
-  args.push_back("--train.max_steps=2");
+  args = with(tiny_args(good), "--train.max_steps=2");
   ASSERT_EQ(run_train(args, &out), 0) << out;
   std::string latest = fs::read_symlink(good + "/checkpoints/latest").string();
   EXPECT_EQ(run_train(args, &out), 2);
   EXPECT_NE(out.find("not empty"), std::string::npos) << out;
-  auto resumed = args;
-  resumed.push_back("--resume=auto");
-  resumed.push_back("--model.hidden_size=64");
-  resumed.push_back("--train.max_steps=4");
+  auto resumed = with(with(with(args, "--resume=auto"), "--model.hidden_size=64"), "--train.max_steps=4");
   EXPECT_EQ(run_train(resumed, &out), 2);
   EXPECT_NE(out.find("model.hidden_size"), std::string::npos) << out;
 
@@ -249,11 +253,8 @@ TEST(Trainer, BadInputExitCodes) {
     }
     w.close();
   }
-  auto nan = args;
-  nan.push_back("--resume=auto");
-  nan.push_back("--train.max_steps=20");
-  nan.push_back("--train.max_bad_steps=3");
-  nan.push_back("--data.train=" + base + "/nan.h5");
+  auto nan = with(with(with(with(args, "--resume=auto"), "--train.max_steps=20"), "--train.max_bad_steps=3"),
+                  "--data.train=" + base + "/nan.h5");
   auto before = fs::last_write_time(good + "/checkpoints/" + latest + "/model.safetensors");
   EXPECT_EQ(run_train(nan, &out), 1);
   EXPECT_NE(out.find("non-finite"), std::string::npos) << out;
