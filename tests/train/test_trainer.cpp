@@ -20,7 +20,11 @@
 #include "prospect/dist/signals.h"
 #include "prospect/model/dst_model.h"
 #include "prospect/model/safetensors.h"
+#include "prospect/seq/collate.h"
+#include "prospect/text/chat_template.h"
+#include "prospect/text/tokenizer.h"
 #include "prospect/train/checkpoint.h"
+#include "prospect/train/losses.h"
 #include "prospect/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -268,4 +272,51 @@ TEST(Trainer, ConfigsParse) {
     EXPECT_NO_THROW(load_ini_file(std::string(PROSPECT_SOURCE_DIR) + "/" + f, c)) << f;
     EXPECT_NO_THROW(check_config(c)) << f;
   }
+}
+
+// SPEC §5 with the real model: 4 micro-batches of one clip each, every one divided by the step's
+// global counts, give the loss and gradients of one batch of the 4 clips (relative difference <= 1e-6).
+TEST(Trainer, AccumulationEqualsOneBatchWithTheRealModel) {
+  at::set_num_threads(1);
+  Config c = tiny_config();
+  std::unique_ptr<Tokenizer> tok = load_tokenizer(c.data.tokenizer);
+  ChatTemplate tmpl = make_chat_template("plain", *tok);
+  Store store(c.data.train);
+  ModelConfig mc = c.model;
+  auto make = [&] { return make_dst_model_scratch(mc, tok->vocab_size(), store.embedding_dim(), 7); };
+  DSTProActLlama big = make(), small = make();
+  SeqOptions opt = seq_options(c.data, static_cast<int32_t>(big->image_token_id), store.fps());
+  std::vector<Sequence> seqs;
+  std::vector<at::Tensor> frames;
+  for (int64_t k = 0; k < 4; ++k) {
+    Sequence s = make_sequences(store.clip(k), tmpl, opt, Sampling{1, 0, 0.3 * k})[0];  // label counts differ
+    at::Tensor rows = at::empty({store.clip_rows(k), store.embedding_dim()});
+    store.read_clip(k, rows.data_ptr<float>());
+    seqs.push_back(s);
+    frames.push_back(rows);
+  }
+  std::vector<const Sequence*> all;
+  for (auto& s : seqs) all.push_back(&s);
+  auto loss_of = [&](DSTProActLlama& m, const Batch& b, const LabelCounts& g) {
+    DSTOutput o = m->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
+    return compute_loss(o.speaking_logits, o.dst_logits, o.lm_logits, b, g, c.loss).loss;
+  };
+  Batch whole = collate(all, frames, 0);
+  at::Tensor lb = loss_of(big, whole, whole.counts);
+  lb.backward();
+  double total = 0;
+  for (int k = 0; k < 4; ++k) {
+    at::Tensor l = loss_of(small, collate({all[k]}, {frames[k]}, 0), whole.counts);
+    l.backward();
+    total += l.item<double>();
+  }
+  EXPECT_LE(std::abs(total - lb.item<double>()) / std::abs(lb.item<double>()), 1e-6);
+  auto pb = big->named_parameters();
+  auto ps = small->named_parameters();
+  double worst = 0;
+  for (auto& kv : pb) {
+    at::Tensor a = ps[kv.key()].grad(), b = kv.value().grad();
+    worst = std::max(worst, (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-8));
+  }
+  EXPECT_LE(worst, 1e-6);
 }
