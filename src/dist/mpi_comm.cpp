@@ -100,7 +100,7 @@ class MpiCommunicator;
 // One collective in flight: one or more requests (chunks), all polled together.
 struct MpiWork : Work {
   MpiCommunicator* comm;
-  std::string what;  // "all_reduce #12 (1024 x f32, sum)" for messages
+  std::string what;  // "all_reduce (1024 x f32, sum)" for messages
   long seq;
   std::vector<MPI_Request> reqs;
   bool done = false;
