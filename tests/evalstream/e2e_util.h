@@ -3,6 +3,7 @@
 // and an INI pointing at them. Programs run as a user runs them; output and exit code come back.
 #pragma once
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -47,13 +48,18 @@ inline std::string bin(const std::string& prog) { return std::string(PROSPECT_BI
 struct Setup {
   std::string dir, ini, model;
   prospect::Config cfg;
+  ~Setup() {
+    std::error_code ec;
+    if (!dir.empty()) fs::remove_all(dir, ec);
+  }
 };
 
-// Made once per process in `name` under the build folder.
+// Made once per process in `name`-<pid> under the build folder (CTest runs cases as separate,
+// possibly concurrent processes), removed at exit.
 inline const Setup& setup(const std::string& name) {
   static Setup s;
   if (!s.dir.empty()) return s;
-  s.dir = std::string(PROSPECT_BINARY_DIR) + "/" + name;
+  s.dir = std::string(PROSPECT_BINARY_DIR) + "/" + name + "-" + std::to_string(::getpid());
   fs::remove_all(s.dir);
   fs::create_directories(s.dir);
   Run a = run(bin("prospect_data") + " synth --out " + s.dir + "/data --videos 16 --seed 3");
