@@ -328,3 +328,38 @@ TEST(Trainer, AccumulationEqualsOneBatchWithTheRealModel) {
   }
   EXPECT_LE(worst, 1e-6);
 }
+
+// SIGTERM (Slurm's --signal): the run stops at the next step boundary, checkpoints, exits 3; the
+// checkpoint is the step it stopped at, and --resume auto continues from there.
+TEST(Trainer, SigtermCheckpointsAndExits3) {
+  std::string run = fresh_dir("sigterm");
+  auto args = with(tiny_args(run), "--train.max_steps=100000");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<std::string> all = {kBin + "/prospect_train"};
+    for (auto& a : args) all.push_back(a);
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  // wait for the first steps to be logged, then signal
+  for (int i = 0; i < 600 && !fs::exists(run + "/metrics.jsonl"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  kill(pid, SIGTERM);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 3);
+  std::string latest = latest_checkpoint(run);
+  ASSERT_FALSE(latest.empty());
+  int64_t step = read_trainer_json(latest)["step"].get<int64_t>();
+  EXPECT_GT(step, 0);
+  EXPECT_EQ(fs::path(latest).filename().string(), checkpoint_name(step));
+}
