@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "prospect/core/version.h"
 #include "prospect/core/error.h"
 #include "prospect/model/safetensors.h"
 
@@ -76,9 +77,9 @@ nlohmann::json trainer_json(const TrainerState& s, const Config& cfg, int world_
           {"config", to_ini(cfg)},
           {"template", cfg.data.template_name},
           {"tokenizer", fs::path(cfg.data.tokenizer).filename().string()},
-          {"git_rev", PROSPECT_GIT_REV},
+          {"git_rev", git_revision()},
           {"versions",
-           {{"prospect", PROSPECT_VERSION}, {"torch", TORCH_VERSION}, {"hdf5", fmt::format("{}.{}.{}", maj, min, rel)}}}};
+           {{"prospect", version()}, {"torch", TORCH_VERSION}, {"hdf5", fmt::format("{}.{}.{}", maj, min, rel)}}}};
 }
 
 TrainerState trainer_state_from_json(const nlohmann::json& j, const std::string& where) {

@@ -12,6 +12,7 @@
 #include <map>
 #include <thread>
 
+#include "prospect/core/version.h"
 #include "prospect/core/error.h"
 #include "prospect/core/log.h"
 #include "prospect/data/prefetch.h"
@@ -162,8 +163,8 @@ int run_training(const Config& cfg, const TrainArgs& args) {
   if (rank == 0) make_dirs(run_dir + "/checkpoints");
   comm->barrier();
   init_logging(rank, false, rank == 0 ? run_dir + "/train.log" : "");
-  spdlog::info("prospect_train {} ({}): {} process(es), {} virtual ranks, {} threads each", PROSPECT_VERSION,
-               PROSPECT_GIT_REV, world, vranks, threads);
+  spdlog::info("prospect_train {} ({}): {} process(es), {} virtual ranks, {} threads each", prospect::version(),
+               prospect::git_revision(), world, vranks, threads);
 
   // ---- tokenizer, template, data
   PROSPECT_CHECK(fs::exists(cfg.data.tokenizer), "tokenizer not found: {} (data.tokenizer)", cfg.data.tokenizer);
