@@ -22,6 +22,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The 1-minute load average (other work on the machine while measuring).
+double load_average() {
+  double l = -1;
+  std::ifstream("/proc/loadavg") >> l;
+  return l;
+}
+
 struct Run {
   double comm_share = 0, step_s = 0, comm_s = 0, tokens_per_s = 0, tokens_per_s_per_rank = 0;
   int steps = 0;
@@ -93,6 +100,7 @@ int main(int argc, char** argv) {
   fs::create_directories(work);
 
   json runs = json::array();
+  const double load_before = load_average();
   double per_rank[3][2] = {};
   for (int ranks : {1, 2})
     for (bool overlap : {false, true}) {
@@ -116,6 +124,7 @@ int main(int argc, char** argv) {
       {"runs", runs},
       {"weak_scaling_efficiency_1_to_2",
        {{"overlap", per_rank[2][1] / per_rank[1][1]}, {"no_overlap", per_rank[2][0] / per_rank[1][0]}}},
+      {"load_average_1min", {{"before", load_before}, {"after", load_average()}}},
       {"note", "2-core machine shared with other jobs while measured: times are noisy"}};
   if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
   std::ofstream(out) << result.dump(2) << "\n";
