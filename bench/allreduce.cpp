@@ -5,7 +5,7 @@
 //  - weak scaling 1 -> 2 ranks: the same micro-batches per rank (data.virtual_ranks = ranks), tokens/s
 //    per rank at 2 ranks over tokens/s at 1 rank.
 // The first steps (warm-up) are left out. Run from the repository root after `prospect_data synth`:
-//   build/bench/bench_allreduce DATA_DIR [OUT.json] [--steps N] [--hidden H] [--layers L]
+//   build/bench/bench_allreduce DATA_DIR [OUT.json] [--steps N] [--hidden H] [--layers L] [--bucket-mb MB]
 // It starts mpirun itself (with --bind-to none --oversubscribe, one thread per rank).
 #include <sys/wait.h>
 
@@ -35,7 +35,7 @@ struct Run {
 };
 
 Run train(const std::string& bin, const std::string& data, int ranks, bool overlap, int steps, int hidden, int layers,
-          const std::string& work) {
+          double bucket_mb, const std::string& work) {
   std::string dir = work + "/np" + std::to_string(ranks) + (overlap ? "_overlap" : "_no_overlap");
   fs::remove_all(dir);
   std::string cmd = "mpirun --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1 -n " +
@@ -48,7 +48,8 @@ Run train(const std::string& bin, const std::string& data, int ranks, bool overl
                     " --model.num_attention_heads=4 --model.num_key_value_heads=2 --train.micro_batch_size=2" +
                     " --train.threads=1 --train.val_every=0 --train.save_every=0 --train.log_every=1000" +
                     " --train.max_steps=" + std::to_string(steps) + " --data.virtual_ranks=" + std::to_string(ranks) +
-                    " --dist.overlap=" + (overlap ? "true" : "false") + " > " + dir + ".log 2>&1";
+                    " --dist.overlap=" + (overlap ? "true" : "false") +
+                    " --dist.bucket_mb=" + std::to_string(bucket_mb) + " > " + dir + ".log 2>&1";
   int st = std::system(cmd.c_str());
   if (st != 0) {
     std::fprintf(stderr, "failed (%d): %s\n", st, cmd.c_str());
@@ -82,16 +83,18 @@ Run train(const std::string& bin, const std::string& data, int ranks, bool overl
 int main(int argc, char** argv) {
   std::string data, out = "bench/results/allreduce.json", bin = PROSPECT_BINARY_DIR;
   int steps = 30, hidden = 128, layers = 4;
+  double bucket_mb = 25;
   std::vector<std::string> pos;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
     else if (a == "--hidden" && i + 1 < argc) hidden = std::atoi(argv[++i]);
     else if (a == "--layers" && i + 1 < argc) layers = std::atoi(argv[++i]);
+    else if (a == "--bucket-mb" && i + 1 < argc) bucket_mb = std::atof(argv[++i]);
     else pos.push_back(a);
   }
   if (pos.empty()) {
-    std::fprintf(stderr, "usage: %s DATA_DIR [OUT.json] [--steps N] [--hidden H] [--layers L]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s DATA_DIR [OUT.json] [--steps N] [--hidden H] [--layers L] [--bucket-mb MB]\n", argv[0]);
     return 2;
   }
   data = fs::absolute(pos[0]).string();
@@ -104,7 +107,7 @@ int main(int argc, char** argv) {
   double per_rank[3][2] = {};
   for (int ranks : {1, 2})
     for (bool overlap : {false, true}) {
-      Run r = train(bin, data, ranks, overlap, steps, hidden, layers, work);
+      Run r = train(bin, data, ranks, overlap, steps, hidden, layers, bucket_mb, work);
       per_rank[ranks][overlap] = r.tokens_per_s_per_rank;
       runs.push_back({{"ranks", ranks},
                       {"overlap", overlap},
@@ -119,6 +122,7 @@ int main(int argc, char** argv) {
       {"what", "prospect_train steps: share of the step waiting on communication, weak scaling 1 -> 2 ranks"},
       {"model", {{"hidden_size", hidden}, {"intermediate_size", 3 * hidden}, {"num_hidden_layers", layers}}},
       {"micro_batch_size", 2},
+      {"bucket_mb", bucket_mb},
       {"threads_per_rank", 1},
       {"steps", steps},
       {"runs", runs},
