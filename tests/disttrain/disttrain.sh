@@ -3,7 +3,8 @@
 # usage: disttrain.sh MODE BIN_DIR DATA_DIR WORK_DIR MPIRUN [ARGS...]
 #   equiv   mpirun -n 2 and mpirun -n 1 --data.virtual_ranks=2: same losses for 20 steps and the same
 #           final weights (relative difference <= 1e-5, SPEC §9)
-#   uneven  -n 3 on a data set that does not split evenly: every rank runs every step, exit 0
+#   uneven  -n 3 on a data set that does not split evenly: every rank runs every step, exit 0, and
+#           the same losses and weights (<= 1e-5) as -n 1 --data.virtual_ranks=3
 #   kill    kill -9 of rank 1 mid-run: the job ends within timeout_s + 10 s, non-zero, naming rank 1;
 #           the latest checkpoint loads and a resume from it finishes
 #   stop    kill -STOP of rank 1: the same, exit 4 from the watchdog naming rank 1
@@ -94,6 +95,15 @@ uneven)
   [ "$(losses "$work/np3" | wc -l)" = $steps ] || fail "expected $steps steps in metrics.jsonl"
   [ "$(step_of "$work/np3")" = $steps ] || fail "the last checkpoint is not step $steps"
   grep "padded with repeats" "$work/np3.log" | head -n 2
+  # and the padded data order is the one of 3 virtual ranks on one process
+  "${mpirun[@]}" -n 1 "$train" "${common[@]}" --run-dir "$work/np1" --train.max_steps=$steps --data.virtual_ranks=3 \
+    >"$work/np1.log" 2>&1 || fail "-n 1 --data.virtual_ranks=3 run failed"
+  paste <(losses "$work/np3") <(losses "$work/np1") |
+    awk '{ d = $1 - $2; if (d < 0) d = -d; s = $2 < 0 ? -$2 : $2; if (s < 1e-8) s = 1e-8; if (d / s > w) w = d / s }
+         END { printf "worst relative loss difference against -n 1: %.3g\n", w; exit !(w <= 1e-5) }' ||
+    fail "losses differ from -n 1 --data.virtual_ranks=3"
+  "$compare" "$work/np3/checkpoints/latest" "$work/np1/checkpoints/latest" 1e-5 ||
+    fail "final weights differ from -n 1 --data.virtual_ranks=3"
   ;;
 kill | stop)
   sig=KILL && [ "$mode" = stop ] && sig=STOP
