@@ -1,0 +1,224 @@
+// Speed of one training step (forward + backward + AdamW) of the Llama decoder in C++, against the same
+// step of the PyTorch eager reference (tools/reference/bench_step.py, run by this program in the same run
+// with the same thread count), and a large at::mm as the machine's matmul peak. Two shapes: the demo
+// model (H 256, 4 layers, T 1024) and Llama-3.2-1B-shaped layers (H 2048, I 8192, 32/8 heads, vocab
+// 32000, T 512). Step: random ids [B, T], LM head on every position, mean next-token cross-entropy.
+//
+// FLOPs per step = 6 * N * tokens + 12 * L * H * T * tokens, N = every parameter except the embedding
+// lookup (the LM head counts, tied or not). The machine is shared, so each step also records the
+// process CPU time; the JSON keeps best (min) and median wall times of both sides and their ratio.
+//
+//   bench_train_step [--threads 2] [--steps 3] [--layers1b 2] [--quick] [--out bench/results/train_step.json]
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <sys/resource.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/adamw.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "prospect/model/llama.h"
+
+using nlohmann::json;
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+double cpu_now() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return r.ru_utime.tv_sec + r.ru_stime.tv_sec + 1e-6 * (r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+}
+double min_of(std::vector<double> v) { return *std::min_element(v.begin(), v.end()); }
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct Shape {
+  std::string name;
+  prospect::LlamaConfig cfg;
+  int64_t batch, seq;
+};
+
+// 6 N tokens + 12 L H T tokens (attention scores and values, forward and backward).
+double step_flops(const Shape& s) {
+  const auto& c = s.cfg;
+  int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_size();
+  int64_t attn = H * c.num_attention_heads * hd * 2 + H * c.num_key_value_heads * hd * 2;
+  int64_t n = c.num_hidden_layers * (attn + 3 * H * I + 2 * H) + H + c.vocab_size * H;
+  double tokens = static_cast<double>(s.batch * s.seq);
+  return 6.0 * n * tokens + 12.0 * c.num_hidden_layers * H * s.seq * tokens;
+}
+
+json time_cpp(const Shape& s, int warmup, int steps) {
+  at::manual_seed(0);
+  prospect::LlamaForCausalLM m(s.cfg);
+  std::vector<at::Tensor> decay, no_decay;
+  for (auto& p : m->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-4).weight_decay(0.01)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(1e-4).weight_decay(0.0)));
+  torch::optim::AdamW opt(std::move(groups), torch::optim::AdamWOptions(1e-4));
+  at::Tensor ids = at::randint(0, s.cfg.vocab_size, {s.batch, s.seq + 1}, at::kLong);
+  at::Tensor inp = ids.narrow(1, 0, s.seq), tgt = ids.narrow(1, 1, s.seq).reshape({-1});
+  std::vector<double> wall, cpu;
+  double first = 0;
+  for (int i = 0; i < warmup + steps; ++i) {
+    double t0 = now(), c0 = cpu_now();
+    at::Tensor logits = m->forward(inp);
+    at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, s.cfg.vocab_size}), tgt);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    double dt = now() - t0, dc = cpu_now() - c0;
+    if (i == 0) first = loss.item<double>();
+    if (i >= warmup) {
+      wall.push_back(dt);
+      cpu.push_back(dc);
+    }
+    std::fprintf(stderr, "  c++ %s step %d: %.3f s (cpu %.3f s)\n", s.name.c_str(), i, dt, dc);
+  }
+  return {{"step_s", wall}, {"cpu_s", cpu}, {"loss", first}};
+}
+
+json time_python(const std::string& python, const Shape& s, int warmup, int steps, int threads) {
+  const auto& c = s.cfg;
+  std::string cmd = python + " " + std::string(PROSPECT_SOURCE_DIR) + "/tools/reference/bench_step.py" +
+                    " --hidden " + std::to_string(c.hidden_size) + " --inter " + std::to_string(c.intermediate_size) +
+                    " --layers " + std::to_string(c.num_hidden_layers) + " --heads " +
+                    std::to_string(c.num_attention_heads) + " --kv " + std::to_string(c.num_key_value_heads) +
+                    " --vocab " + std::to_string(c.vocab_size) + " --tied " + std::to_string(c.tie_word_embeddings) +
+                    " --batch " + std::to_string(s.batch) + " --seq " + std::to_string(s.seq) + " --steps " +
+                    std::to_string(steps) + " --warmup " + std::to_string(warmup) + " --threads " +
+                    std::to_string(threads);
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return {{"error", "cannot start " + cmd}};
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int rc = pclose(f);
+  if (rc != 0) return {{"error", "exit status " + std::to_string(rc) + " of " + cmd}};
+  try {
+    return json::parse(out);
+  } catch (const json::exception&) {
+    return {{"error", "not JSON: " + out}};
+  }
+}
+
+double matmul_peak(int64_t n, json* rec) {
+  at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
+  at::mm(a, b);
+  std::vector<double> t;
+  for (int i = 0; i < 3; ++i) {
+    double t0 = now();
+    at::mm(a, b);
+    t.push_back(now() - t0);
+  }
+  double gf = 2.0 * n * n * n / min_of(t) / 1e9;
+  *rec = {{"n", n}, {"s", t}, {"gflop_per_s", gf}};
+  return gf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 2, steps = 3, warmup = 1, layers1b = 2;
+  bool quick = false, skip_python = false;
+  std::string out = "bench/results/train_step.json", python = "/usr/bin/python3";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--threads") threads = std::stoi(next());
+    else if (a == "--steps") steps = std::stoi(next());
+    else if (a == "--warmup") warmup = std::stoi(next());
+    else if (a == "--layers1b") layers1b = std::stoi(next());
+    else if (a == "--out") out = next();
+    else if (a == "--python") python = next();
+    else if (a == "--quick") quick = true;
+    else if (a == "--no-python") skip_python = true;
+    else {
+      std::cerr << "usage: bench_train_step [--threads N] [--steps N] [--warmup N] [--layers1b N] [--quick] "
+                   "[--no-python] [--out FILE] [--python EXE]\n";
+      return 2;
+    }
+  }
+  at::set_num_threads(threads);
+  at::set_num_interop_threads(1);
+
+  std::vector<Shape> shapes;
+  {
+    prospect::LlamaConfig c;
+    c.vocab_size = 2048, c.hidden_size = 256, c.intermediate_size = 768, c.num_hidden_layers = 4;
+    c.num_attention_heads = 4, c.num_key_value_heads = 2, c.tie_word_embeddings = true;
+    shapes.push_back({"demo", c, 1, 1024});
+  }
+  if (!quick) {
+    prospect::LlamaConfig c;
+    c.vocab_size = 32000, c.hidden_size = 2048, c.intermediate_size = 8192, c.num_hidden_layers = layers1b;
+    c.num_attention_heads = 32, c.num_key_value_heads = 8, c.tie_word_embeddings = false, c.rope_theta = 500000.0;
+    shapes.push_back({"llama1b_layers", c, 1, 512});
+  }
+
+  json result = {{"benchmark", "train_step"}, {"threads", threads}, {"device", "cpu, fp32"},
+                 {"note", "one step = forward + backward + AdamW; LM head on every position; C++ and the "
+                          "PyTorch eager reference (tools/reference/bench_step.py) timed in the same run; "
+                          "best of the timed steps; matmul peak = best at::mm of n x n"}};
+  json mm;
+  double peak = matmul_peak(2048, &mm);
+  result["matmul_peak"] = mm;
+  for (const Shape& s : shapes) {
+    std::fprintf(stderr, "%s: C++\n", s.name.c_str());
+    json cpp = time_cpp(s, warmup, steps);
+    json py;
+    if (!skip_python) {
+      std::fprintf(stderr, "%s: Python\n", s.name.c_str());
+      py = time_python(python, s, warmup, steps, threads);
+    }
+    double flops = step_flops(s), tokens = static_cast<double>(s.batch * s.seq);
+    double cb = min_of(cpp["step_s"].get<std::vector<double>>());
+    json r = {{"hidden_size", s.cfg.hidden_size}, {"intermediate_size", s.cfg.intermediate_size},
+              {"num_hidden_layers", s.cfg.num_hidden_layers}, {"num_attention_heads", s.cfg.num_attention_heads},
+              {"num_key_value_heads", s.cfg.num_key_value_heads}, {"vocab_size", s.cfg.vocab_size},
+              {"batch", s.batch}, {"seq_len", s.seq}, {"gflop_per_step", flops / 1e9}, {"cpp", cpp}};
+    r["cpp"]["best_s"] = cb;
+    r["cpp"]["median_s"] = median_of(cpp["step_s"].get<std::vector<double>>());
+    r["cpp"]["tokens_per_s"] = tokens / cb;
+    r["cpp"]["gflop_per_s"] = flops / cb / 1e9;
+    r["cpp"]["pct_of_matmul_peak"] = 100.0 * flops / cb / 1e9 / peak;
+    if (py.contains("step_s")) {
+      double pb = min_of(py["step_s"].get<std::vector<double>>());
+      py["best_s"] = pb;
+      py["median_s"] = median_of(py["step_s"].get<std::vector<double>>());
+      py["tokens_per_s"] = tokens / pb;
+      py["gflop_per_s"] = flops / pb / 1e9;
+      py["pct_of_matmul_peak"] = 100.0 * flops / pb / 1e9 / peak;
+      r["cpp_speedup_vs_python"] = pb / cb;
+      if (py.contains("cpu_s")) {
+        double pc = min_of(py["cpu_s"].get<std::vector<double>>()), cc = min_of(cpp["cpu_s"].get<std::vector<double>>());
+        r["cpp_speedup_vs_python_cpu_time"] = pc / cc;
+      }
+    }
+    r["python"] = py;
+    result[s.name] = r;
+    std::fprintf(stderr, "%s\n", r.dump(2).c_str());
+  }
+  std::ofstream(out) << result.dump(2) << "\n";
+  std::fprintf(stderr, "wrote %s\n", out.c_str());
+  return 0;
+}
