@@ -111,6 +111,8 @@ def llama_hidden(cfg, W, x, attention_mask):
     cos, sin = emb.cos()[:, None], emb.sin()[:, None]
     causal = torch.ones(T, T, dtype=torch.bool).tril()
     allowed = causal[None, None] & keep[:, None, None, :]
+    # HF's 4-D additive mask, built once: 0 where a query may attend, the lowest float elsewhere.
+    bias = torch.zeros(allowed.shape, dtype=x.dtype).masked_fill(~allowed, torch.finfo(x.dtype).min)
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         h = rms_norm(x, W[p + "input_layernorm.weight"], eps)
@@ -120,8 +122,7 @@ def llama_hidden(cfg, W, x, attention_mask):
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k, v = repeat_kv(k, nh // nkv), repeat_kv(v, nh // nkv)
-        s = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(hd)
-        s = s.masked_fill(~allowed, torch.finfo(torch.float32).min)
+        s = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(hd) + bias
         a = torch.softmax(s, dim=-1, dtype=torch.float32).to(q.dtype)
         o = torch.matmul(a, v).transpose(1, 2).reshape(B, T, nh * hd)
         x = x + F.linear(o, W[p + "self_attn.o_proj.weight"])
