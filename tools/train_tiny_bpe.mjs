@@ -1,6 +1,6 @@
 // Trains the small byte-level BPE test fixture tests/text/data/tiny/tokenizer.json (SmolLM2 layout:
 // Sequence[Digits(individual_digits), ByteLevel(use_regex)], ignore_merges false, special tokens at
-// ids 0..2, two extra added tokens with lstrip / rstrip). Deterministic; no dependencies.
+// ids 0..2, extra added tokens <mask> (lstrip), <sep> (rstrip), <|eot|>). Deterministic; no dependencies.
 //   node tools/train_tiny_bpe.mjs [out.json]      (default tests/text/data/tiny/tokenizer.json)
 import fs from "fs";
 
@@ -71,6 +71,7 @@ for (let it = 0; it < NUM_MERGES; it++) {
 const extra = [
   { content: "<mask>", lstrip: true, rstrip: false },
   { content: "<sep>", lstrip: false, rstrip: true },
+  { content: "<|eot|>", lstrip: false, rstrip: false },  // the plain template's end of turn
 ];
 const added = special.map((s, i) => ({ id: i, content: s, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
 for (const e of extra) added.push({ id: next++, content: e.content, single_word: false, lstrip: e.lstrip, rstrip: e.rstrip, normalized: false, special: true });

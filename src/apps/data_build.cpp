@@ -19,7 +19,7 @@ int data_build(int argc, const char* const* argv) {
       ("name-template", po::value(&o.name_template)->default_value(o.name_template),
        "file name of a clip's array; {video_uid} {start_frame_idx} {end_frame_idx} {clip_id} are filled in")
       ("dtype", po::value(&o.dtype)->default_value(o.dtype), "on-disk type: f16 | f32")
-      ("fps", po::value(&o.fps)->default_value(o.fps), "frames per second (0: from the clips)")
+      ("fps", po::value(&o.fps)->default_value(o.fps, "0"), "frames per second (0: from the clips)")
       ("feature-model", po::value(&o.feature_model)->default_value(o.feature_model), "name recorded in the store");
     po::variables_map vm;
     std::string usage = std::string("usage: ") + argv[0] + " --clips F.json --embeddings DIR --out F.h5 [options]";

@@ -1,4 +1,6 @@
 // prospect_data synth: the learnable synthetic dataset (stores + clip JSON + tokenizer).
+#include <fmt/format.h>
+
 #include <cstdio>
 
 #include "prospect/core/config.h"
@@ -20,9 +22,9 @@ int data_synth(int argc, const char* const* argv) {
       ("videos", po::value(&o.videos)->default_value(o.videos), "videos in all splits (val and test get 1/8 each)")
       ("dim", po::value(&o.dim)->default_value(o.dim), "embedding dimension")
       ("seed", po::value(&seed)->default_value(seed), "random seed (same seed, same dataset)")
-      ("fps", po::value(&o.fps)->default_value(o.fps), "frames per second")
-      ("noise", po::value(&o.noise)->default_value(o.noise), "per-frame noise (prototypes have unit variance)")
-      ("question-rate", po::value(&o.question_rate)->default_value(o.question_rate), "chance of a user question per step")
+      ("fps", po::value(&o.fps)->default_value(o.fps, fmt::format("{}", o.fps)), "frames per second")
+      ("noise", po::value(&o.noise)->default_value(o.noise, fmt::format("{}", o.noise)), "per-frame noise (prototypes have unit variance)")
+      ("question-rate", po::value(&o.question_rate)->default_value(o.question_rate, fmt::format("{}", o.question_rate)), "chance of a user question per step")
       ("vocab", po::value(&o.vocab_size)->default_value(o.vocab_size), "tokenizer vocabulary size (upper bound)")
       ("dtype", po::value(&dtype)->default_value(dtype), "on-disk embedding type: f16 | f32")
       ("no-tokenizer", po::bool_switch(), "do not train the tokenizer");

@@ -27,7 +27,8 @@ int lm_tokenize(int argc, const char* const* argv) {
     po::notify(vm);
     if (vm.count("help")) {
       std::printf("usage: %s --tokenizer FILE [--offsets] < texts.jsonl\n"
-                  "Reads one JSON string per line, prints one JSON array of token ids per line (no BOS).\n\n",
+                  "Reads one JSON string per line, prints one JSON array of token ids per line (no BOS).\n"
+                  "Exit 1 at the first line that is not a JSON string (the error names its line number).\n\n",
                   argv[0]);
       std::cout << opts << std::endl;
       return kExitOk;

@@ -4,6 +4,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -79,6 +85,25 @@ const std::vector<float>& half_table() {
 }  // namespace
 
 float half_to_float(uint16_t h) { return half_table()[h]; }
+
+#if defined(__x86_64__)
+__attribute__((target("avx,f16c"))) static void half_to_float_f16c(const uint16_t* in, float* out, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+  const float* table = half_table().data();
+  for (; i < n; ++i) out[i] = table[in[i]];
+}
+#endif
+
+void half_to_float(const uint16_t* in, float* out, size_t n) {
+#if defined(__x86_64__)
+  static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  if (f16c) return half_to_float_f16c(in, out, n);
+#endif
+  const float* table = half_table().data();
+  for (size_t i = 0; i < n; ++i) out[i] = table[in[i]];
+}
 
 // ---- writer ----
 
@@ -225,6 +250,92 @@ Store::Store(const std::string& path) {
   for (size_t c = 0; c < clip_video_.size(); ++c)
     if (clip_video_[c] < 0 || clip_video_[c] >= info_.num_videos)
       fail("{}: /clip_video[{}] is {}, expected 0..{}", path, c, clip_video_[c], info_.num_videos - 1);
+
+  // Direct reads: uncompressed, little-endian, row-chunked data is a set of contiguous row blocks in
+  // the file, so a clip's rows are one or two pread()s straight into the caller's buffer (no chunk
+  // cache copy). Anything else (compression, other chunk shapes) goes through H5Dread.
+  h5::Plist dcpl(H5Dget_create_plist(emb_.id()));
+  hsize_t cd[2] = {0, 0};
+  if (dcpl.id() >= 0 && H5Pget_layout(dcpl.id()) == H5D_CHUNKED && H5Pget_nfilters(dcpl.id()) == 0 &&
+      H5Pget_chunk(dcpl.id(), 2, cd) == 2 && cd[1] == static_cast<hsize_t>(info_.embedding_dim) && cd[0] > 0 &&
+      H5Tget_order(t.id()) == H5T_ORDER_LE && info_.num_rows > 0) {
+    chunk_rows_ = static_cast<int64_t>(cd[0]);
+    chunk_addr_.assign(static_cast<size_t>((info_.num_rows + chunk_rows_ - 1) / chunk_rows_), -2);
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // Check once that a direct read gives HDF5's bytes (it would not with a user block, say).
+    if (fd_ >= 0) {
+      int64_t n = std::min<int64_t>(chunk_rows_, info_.num_rows);
+      std::vector<char> a(static_cast<size_t>(n * row_bytes)), b(a.size());
+      bool same = false;
+      try {
+        same = read_rows_direct(0, n, a.data());
+      } catch (const Error&) {
+      }
+      if (same) {
+        h5::Space fspace(H5Dget_space(emb_.id()));
+        hsize_t start[2] = {0, 0}, count[2] = {static_cast<hsize_t>(n), cd[1]};
+        H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+        h5::Space mspace(H5Screate_simple(2, count, nullptr));
+        h5::Type mt(H5Tcopy(t.id()));
+        same = H5Dread(emb_.id(), mt.id(), mspace.id(), fspace.id(), H5P_DEFAULT, b.data()) >= 0 && a == b;
+        H5Eclear2(H5E_DEFAULT);
+      }
+      if (!same) {
+        ::close(fd_);
+        fd_ = -1;
+      }
+    }
+  }
+}
+
+Store::~Store() {
+  if (fd_ >= 0) ::close(fd_);
+  std::lock_guard<std::recursive_mutex> lock(h5::hdf5_mutex());
+  emb_.reset();
+  file_.reset();
+}
+
+int64_t Store::chunk_address(int64_t chunk) const {
+  std::lock_guard<std::recursive_mutex> lock(h5::hdf5_mutex());
+  int64_t& a = chunk_addr_[static_cast<size_t>(chunk)];
+  if (a == -2) {
+    hsize_t offset[2] = {static_cast<hsize_t>(chunk * chunk_rows_), 0};
+    unsigned mask = 0;
+    haddr_t addr = HADDR_UNDEF;
+    hsize_t size = 0;
+    size_t elem = info_.fp16 ? 2 : 4;
+    hsize_t full = static_cast<hsize_t>(chunk_rows_ * info_.embedding_dim) * elem;
+    if (H5Dget_chunk_info_by_coord(emb_.id(), offset, &mask, &addr, &size) >= 0 && addr != HADDR_UNDEF &&
+        size == full && mask == 0)
+      a = static_cast<int64_t>(addr);
+    else
+      a = -1;
+    H5Eclear2(H5E_DEFAULT);
+  }
+  return a;
+}
+
+bool Store::read_rows_direct(int64_t row0, int64_t n, void* raw) const {
+  const int64_t row_bytes = info_.embedding_dim * (info_.fp16 ? 2 : 4);
+  char* dst = static_cast<char*>(raw);
+  for (int64_t r = row0; r < row0 + n;) {
+    int64_t chunk = r / chunk_rows_;
+    int64_t end = std::min(row0 + n, (chunk + 1) * chunk_rows_);
+    int64_t addr = chunk_address(chunk);
+    if (addr < 0) return false;
+    size_t bytes = static_cast<size_t>((end - r) * row_bytes);
+    off_t at = static_cast<off_t>(addr + (r - chunk * chunk_rows_) * row_bytes);
+    while (bytes > 0) {
+      ssize_t got = ::pread(fd_, dst, bytes, at);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) fail("{}: reading rows {}..{}: the file ends early (truncated?)", info_.path, row0, row0 + n - 1);
+      dst += got;
+      at += got;
+      bytes -= static_cast<size_t>(got);
+    }
+    r = end;
+  }
+  return true;
 }
 
 const std::string& Store::clip_json(int64_t c) const {
@@ -259,24 +370,23 @@ void Store::read_rows(int64_t row0, int64_t n, float* out) const {
   if (row0 < 0 || n < 0 || row0 + n > info_.num_rows)
     fail("{}: rows {}..{} out of range (the store has {})", info_.path, row0, row0 + n - 1, info_.num_rows);
   if (n == 0) return;
-  std::lock_guard<std::recursive_mutex> lock(h5::hdf5_mutex());
-  const hsize_t D = static_cast<hsize_t>(info_.embedding_dim);
-  h5::Space fspace(h5::check(H5Dget_space(emb_.id()), info_.path + ": /embeddings space"));
-  hsize_t start[2] = {static_cast<hsize_t>(row0), 0}, count[2] = {static_cast<hsize_t>(n), D};
-  h5::check_status(H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start, nullptr, count, nullptr), "hyperslab");
-  h5::Space mspace(h5::check(H5Screate_simple(2, count, nullptr), "memory space"));
-  std::string what = fmt::format("{}: reading /embeddings rows {}..{}", info_.path, row0, row0 + n - 1);
-  if (info_.fp16) {
-    // Read the half bits as they are (no HDF5 soft conversion) and widen with a table.
-    size_t total = static_cast<size_t>(n) * D;
-    if (half_buf_.size() < total) half_buf_.resize(total);
-    h5::Type t = h5::float16_type();
-    h5::check_status(H5Dread(emb_.id(), t.id(), mspace.id(), fspace.id(), H5P_DEFAULT, half_buf_.data()), what);
-    const float* table = half_table().data();
-    for (size_t i = 0; i < total; ++i) out[i] = table[half_buf_[i]];
-  } else {
-    h5::check_status(H5Dread(emb_.id(), H5T_NATIVE_FLOAT, mspace.id(), fspace.id(), H5P_DEFAULT, out), what);
+  const size_t total = static_cast<size_t>(n * info_.embedding_dim);
+  // fp16 is read as its bits and widened here (no HDF5 soft conversion); one buffer per thread.
+  thread_local std::vector<uint16_t> half_buf;
+  if (info_.fp16 && half_buf.size() < total) half_buf.resize(total);
+  void* raw = info_.fp16 ? static_cast<void*>(half_buf.data()) : static_cast<void*>(out);
+  if (fd_ < 0 || !read_rows_direct(row0, n, raw)) {
+    std::lock_guard<std::recursive_mutex> lock(h5::hdf5_mutex());
+    const hsize_t D = static_cast<hsize_t>(info_.embedding_dim);
+    h5::Space fspace(h5::check(H5Dget_space(emb_.id()), info_.path + ": /embeddings space"));
+    hsize_t start[2] = {static_cast<hsize_t>(row0), 0}, count[2] = {static_cast<hsize_t>(n), D};
+    h5::check_status(H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start, nullptr, count, nullptr), "hyperslab");
+    h5::Space mspace(h5::check(H5Screate_simple(2, count, nullptr), "memory space"));
+    std::string what = fmt::format("{}: reading /embeddings rows {}..{}", info_.path, row0, row0 + n - 1);
+    h5::Type mt = info_.fp16 ? h5::float16_type() : h5::Type(H5Tcopy(H5T_NATIVE_FLOAT));
+    h5::check_status(H5Dread(emb_.id(), mt.id(), mspace.id(), fspace.id(), H5P_DEFAULT, raw), what);
   }
+  if (info_.fp16) half_to_float(half_buf.data(), out, total);
 }
 
 void Store::read_clip(int64_t c, float* out) const {

@@ -55,6 +55,24 @@ class SingleCommunicator : public Communicator {
 
 std::unique_ptr<Communicator> make_single_communicator() { return std::make_unique<SingleCommunicator>(); }
 
+int run_ranks(Communicator& comm, const std::function<int()>& body) {
+  if (comm.size() == 1) return body();
+  int code = kExitError;
+  try {
+    return body();
+  } catch (const StopRequested&) {
+    throw;  // every rank agreed to stop (stop_requested_agreed): they all end normally with 3
+  } catch (const Error& e) {
+    code = e.code;
+    spdlog::error("{}", e.what());
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+  }
+  spdlog::error("rank {} failed: ending the job with exit code {}", comm.rank(), code);
+  comm.abort(code);
+  return code;  // not reached
+}
+
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool device_is_cuda,
                                                 double timeout_s) {
   if (backend != "auto" && backend != "mpi" && backend != "nccl")

@@ -113,8 +113,11 @@ void Reducer::build_buckets() {
       params_[p].offset = n;
       n += params_[p].tensor.numel();
     }
+    // One more element per parameter after the gradients: 1 where this rank has a gradient for it.
+    // Summed with the gradients, it tells which parameters no rank used (their grad stays undefined).
+    bk.numel = n;
     const auto& t0 = params_[bk.params.front()].tensor;
-    bk.flat = torch::zeros({n}, torch::TensorOptions().dtype(t0.scalar_type()).device(t0.device()));
+    bk.flat = torch::zeros({n + int64_t(bk.params.size())}, torch::TensorOptions().dtype(t0.scalar_type()).device(t0.device()));
   }
   reset_round();
 }
@@ -164,13 +167,19 @@ void Reducer::start_ready_buckets() {
 void Reducer::start_bucket(int b) {
   auto& bk = buckets_[b];
   torch::NoGradGuard no_grad;
-  for (int p : bk.params) {
-    auto& prm = params_[p];
+  auto used = torch::zeros({int64_t(bk.params.size())}, torch::TensorOptions().dtype(bk.flat.dtype()));
+  for (size_t i = 0; i < bk.params.size(); ++i) {
+    auto& prm = params_[bk.params[i]];
     auto slot = bk.flat.narrow(0, prm.offset, prm.tensor.numel());
     const auto& g = prm.tensor.grad();
-    if (g.defined()) slot.copy_(g.reshape({-1}));
-    else slot.zero_();  // unused here; another rank may have a gradient
+    if (g.defined()) {
+      slot.copy_(g.reshape({-1}));
+      used[int64_t(i)] = 1;
+    } else {
+      slot.zero_();  // unused here; another rank may have a gradient
+    }
   }
+  bk.flat.narrow(0, bk.numel, int64_t(bk.params.size())).copy_(used);
   bk.started = true;
   auto work = comm_.all_reduce_async(bk.flat.data_ptr(), size_t(bk.flat.numel()), bk.dtype, ReduceOp::Sum);
   if (thread_.joinable()) {
@@ -218,6 +227,20 @@ double Reducer::finalize() {
   }
   auto t0 = Clock::now();
   int early = next_bucket_;
+  if (!warned_unused_) {
+    std::vector<std::string> unused;
+    for (auto& p : params_)
+      if (p.fired == 0) unused.push_back(p.name);
+    if (!unused.empty()) {
+      warned_unused_ = true;
+      std::string names = unused.front();
+      for (size_t i = 1; i < unused.size() && i < 8; ++i) names += ", " + unused[i];
+      spdlog::info("reducer: {} trainable parameter(s) got no gradient in this backward on rank {} ({}{}): "
+                   "their bucket and the later ones are reduced after backward (less overlap); freeze "
+                   "parameters that are never used (logged once)",
+                   unused.size(), comm_.rank(), names, unused.size() > 8 ? ", ..." : "");
+    }
+  }
   // Buckets with unused parameters, and everything when not overlapping: started now, in order.
   for (auto& b : buckets_) b.pending = 0;
   start_ready_buckets();
@@ -240,11 +263,17 @@ double Reducer::finalize() {
          names);
   }
   torch::NoGradGuard no_grad;
-  for (auto& prm : params_) {
-    auto sum = buckets_[prm.bucket].flat.narrow(0, prm.offset, prm.tensor.numel()).view(prm.tensor.sizes());
-    auto& g = prm.tensor.mutable_grad();
-    if (g.defined()) g.copy_(sum);
-    else g = sum.clone();
+  for (auto& bk : buckets_) {
+    auto used = bk.flat.narrow(0, bk.numel, int64_t(bk.params.size())).to(torch::kCPU, torch::kFloat64);
+    auto used_a = used.accessor<double, 1>();
+    for (size_t i = 0; i < bk.params.size(); ++i) {
+      auto& prm = params_[bk.params[i]];
+      auto& g = prm.tensor.mutable_grad();
+      if (!g.defined() && used_a[int64_t(i)] == 0) continue;  // no rank has a gradient: stays undefined
+      auto sum = bk.flat.narrow(0, prm.offset, prm.tensor.numel()).view(prm.tensor.sizes());
+      if (g.defined()) g.copy_(sum);
+      else g = sum.clone();
+    }
   }
   last_started_early_ = early;
   reset_round();

@@ -188,7 +188,7 @@ void fill_attention_tables(BlockInputs& in, int64_t head_size) {
   in.rope_sin_q = (sin_signed * scale).unsqueeze(2);
   // The lowest finite value rather than -inf: a fully masked row (a padded query) stays finite. Added to
   // an allowed score it changes nothing; added to a masked one it gives the lowest value, as masked_fill.
-  in.bias = at::zeros(in.mask.sizes(), in.cos.options())
+  in.bias = at::zeros(in.mask.sizes(), in.cos.options().dtype(at::kFloat))
                 .masked_fill_(in.mask.logical_not(), std::numeric_limits<float>::lowest());
 }
 }  // namespace
@@ -248,10 +248,11 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const BlockInputs& i
   // heads j*rep .. j*rep+rep-1, so the queries as [B, n_kv, rep*T, hd] meet each kv head's keys and
   // values in one batched matmul (the same products as repeating the keys).
   at::Tensor qg = q.reshape({B, n_kv_heads, rep * T, head_size});
-  at::Tensor scores = at::matmul(qg, k.transpose(2, 3));  // [B, n_kv, rep*T, S], already scaled
+  // Scores (already scaled) and softmax in fp32, as HF's eager path upcasts, whatever the compute dtype.
+  at::Tensor scores = at::matmul(qg, k.transpose(2, 3)).to(at::kFloat);  // [B, n_kv, rep*T, S]
   // In place: matmul's backward does not need its output, and the add's backward is the identity.
   scores.view({B, n_kv_heads, rep, T, S}).add_(in.bias.unsqueeze(1));
-  at::Tensor p = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  at::Tensor p = at::softmax(scores, -1).to(q.scalar_type());
   at::Tensor o = at::matmul(p, v).view({B, n_heads, T, head_size}).transpose(1, 2).reshape({B, T, n_heads * head_size});
   return o_proj(o);
 }
@@ -348,6 +349,9 @@ at::Tensor LlamaForCausalLMImpl::hidden(const at::Tensor& inputs_embeds, const a
                  "inputs_embeds has shape [{}], expected [B, T, {}]", fmt::join(inputs_embeds.sizes(), ", "),
                  config.hidden_size);
   BlockInputs in = block_inputs(inputs_embeds.size(0), inputs_embeds.size(1), attention_mask, positions, cache);
+  // As HF: the rotary tables are computed in fp32 and applied in the compute dtype.
+  in.cos = in.cos.to(inputs_embeds.scalar_type());
+  in.sin = in.sin.to(inputs_embeds.scalar_type());
   at::Tensor x = inputs_embeds;
   for (auto& block : model->blocks) x = runner ? runner(block, x, in) : block->forward(x, in);
   if (cache) cache->length = in.past + inputs_embeds.size(1);
@@ -368,38 +372,64 @@ at::Tensor LlamaForCausalLMImpl::forward(const at::Tensor& ids, const at::Tensor
 
 // ---------------------------------------------------------------- load / save
 
-void load_parameters(torch::nn::Module& module, const TensorMap& tensors, const std::string& source,
-                     bool allow_extra, const std::vector<std::string>& skip_prefixes) {
+namespace {
+
+// Copies every parameter from `get` (checked against `shape_of`), then refuses names that are not
+// parameters. `where(name)` is the file (or source) named in errors.
+void load_parameters_impl(torch::nn::Module& module, const std::vector<std::string>& names,
+                          const std::function<bool(const std::string&)>& has,
+                          const std::function<std::vector<int64_t>(const std::string&)>& shape_of,
+                          const std::function<at::Tensor(const std::string&)>& get,
+                          const std::function<std::string(const std::string&)>& where, const std::string& source,
+                          bool allow_extra, const std::vector<std::string>& skip_prefixes) {
   auto skipped = [&](const std::string& n) {
     for (auto& s : skip_prefixes)
       if (n.compare(0, s.size(), s) == 0) return true;
     return false;
   };
   torch::NoGradGuard ng;
-  auto params = module.named_parameters();
   std::set<std::string> used;
-  for (auto& p : params) {
+  for (auto& p : module.named_parameters()) {
     const std::string& name = p.key();
     if (skipped(name)) continue;
-    auto it = tensors.find(name);
-    if (it == tensors.end()) fail("{}: tensor '{}' is missing", source, name);
-    const at::Tensor& t = it->second;
-    if (t.sizes() != p.value().sizes())
-      fail("{}: tensor '{}' has shape [{}], the model expects [{}]", source, name, fmt::join(t.sizes(), ", "),
+    if (!has(name)) fail("{}: tensor '{}' is missing", source, name);
+    std::vector<int64_t> shape = shape_of(name);
+    if (at::IntArrayRef(shape) != p.value().sizes())
+      fail("{}: tensor '{}' has shape [{}], the model expects [{}]", where(name), name, fmt::join(shape, ", "),
            fmt::join(p.value().sizes(), ", "));
+    at::Tensor t = get(name);
     if (!at::isFloatingType(t.scalar_type()))
-      fail("{}: tensor '{}' has dtype {}, expected a floating type", source, name, c10::toString(t.scalar_type()));
+      fail("{}: tensor '{}' has dtype {}, expected a floating type", where(name), name, c10::toString(t.scalar_type()));
     p.value().copy_(t);
     used.insert(name);
   }
-  if (!allow_extra) {
-    for (auto& [name, t] : tensors) {
-      if (used.count(name) || skipped(name)) continue;
-      // Old HF checkpoints stored the (recomputable) rotary table.
-      if (name.size() > 9 && name.compare(name.size() - 9, 9, ".inv_freq") == 0) continue;
-      fail("{}: tensor '{}' is not a parameter of the model", source, name);
-    }
+  if (allow_extra) return;
+  for (auto& name : names) {
+    if (used.count(name) || skipped(name)) continue;
+    // Old HF checkpoints stored the (recomputable) rotary table.
+    if (name.size() > 9 && name.compare(name.size() - 9, 9, ".inv_freq") == 0) continue;
+    fail("{}: tensor '{}' is not a parameter of the model", where(name), name);
   }
+}
+
+}  // namespace
+
+void load_parameters(torch::nn::Module& module, const TensorMap& tensors, const std::string& source,
+                     bool allow_extra, const std::vector<std::string>& skip_prefixes) {
+  std::vector<std::string> names;
+  for (auto& [n, t] : tensors) names.push_back(n);
+  load_parameters_impl(
+      module, names, [&](const std::string& n) { return tensors.count(n) != 0; },
+      [&](const std::string& n) { return tensors.at(n).sizes().vec(); }, [&](const std::string& n) { return tensors.at(n); },
+      [&](const std::string&) { return source; }, source, allow_extra, skip_prefixes);
+}
+
+void load_parameters(torch::nn::Module& module, const SafetensorsDir& d, bool allow_extra,
+                     const std::vector<std::string>& skip_prefixes) {
+  load_parameters_impl(
+      module, d.names(), [&](const std::string& n) { return d.contains(n); },
+      [&](const std::string& n) { return d.entry(n).shape; }, [&](const std::string& n) { return d.tensor(n); },
+      [&](const std::string& n) { return d.file_of(n); }, d.dir(), allow_extra, skip_prefixes);
 }
 
 NamedTensors named_parameter_list(torch::nn::Module& module, at::ScalarType dtype, const std::string& prefix) {
@@ -413,11 +443,11 @@ NamedTensors named_parameter_list(torch::nn::Module& module, at::ScalarType dtyp
 LlamaForCausalLM load_llama(const std::string& dir) {
   if (!fs::is_directory(dir)) fail("model folder {} does not exist", dir);
   LlamaConfig c = load_llama_config((fs::path(dir) / "config.json").string());
-  TensorMap tensors = load_safetensors_dir(dir);
+  SafetensorsDir tensors(dir);
   LlamaForCausalLM m(c);
   // A tied model's file may still carry lm_head.weight (some exporters write it): it must equal the
   // embedding, so it is ignored.
-  load_parameters(*m, tensors, dir, false, c.tie_word_embeddings ? std::vector<std::string>{"lm_head."} : std::vector<std::string>{});
+  load_parameters(*m, tensors, false, c.tie_word_embeddings ? std::vector<std::string>{"lm_head."} : std::vector<std::string>{});
   return m;
 }
 

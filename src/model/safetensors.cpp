@@ -261,14 +261,15 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   write_pieces_atomic(path, {{bytes.data(), bytes.size()}});
 }
 
-TensorMap load_safetensors_dir(const std::string& dir) {
+SafetensorsDir::SafetensorsDir(const std::string& dir) : dir_(dir) {
   fs::path d(dir);
   if (!fs::is_directory(d)) fail("model folder {} does not exist", dir);
   fs::path index = d / "model.safetensors.index.json";
   if (!fs::exists(index)) {
     fs::path single = d / "model.safetensors";
     if (!fs::exists(single)) fail("{}: neither model.safetensors nor model.safetensors.index.json", dir);
-    return load_safetensors(single.string());
+    add(single.string());
+    return;
   }
   json j = parse_json_file(index.string());
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
@@ -281,14 +282,51 @@ TensorMap load_safetensors_dir(const std::string& dir) {
       fail("{}: weight_map entry '{}' names '{}', not a file in the folder", index.string(), name, f);
     by_file[f].push_back(name);
   }
-  TensorMap out;
   for (auto& [file, names] : by_file) {
-    SafetensorsFile sf((d / file).string());
+    files_.push_back(std::make_unique<SafetensorsFile>((d / file).string()));
+    const SafetensorsFile* sf = files_.back().get();
     for (auto& n : names) {
-      if (!sf.contains(n)) fail("{}: tensor '{}' listed in {} is missing", sf.path(), n, index.string());
-      out[n] = sf.tensor(n);
+      if (!sf->contains(n)) fail("{}: tensor '{}' listed in {} is missing", sf->path(), n, index.string());
+      where_[n] = sf;
     }
   }
+}
+
+void SafetensorsDir::add(const std::string& path) {
+  files_.push_back(std::make_unique<SafetensorsFile>(path));
+  const SafetensorsFile* sf = files_.back().get();
+  for (auto& [n, e] : sf->entries()) {
+    auto [it, fresh] = where_.emplace(n, sf);
+    if (!fresh) fail("{}: tensor '{}' is also in {}", path, n, it->second->path());
+  }
+}
+
+std::vector<std::string> SafetensorsDir::names() const {
+  std::vector<std::string> out;
+  for (auto& [n, f] : where_) out.push_back(n);
+  return out;
+}
+
+const SafetensorsFile::Entry& SafetensorsDir::entry(const std::string& name) const {
+  return where_.at(name)->entries().at(name);
+}
+
+const std::string& SafetensorsDir::file_of(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it == where_.end()) fail("{}: no tensor '{}'", dir_, name);
+  return it->second->path();
+}
+
+at::Tensor SafetensorsDir::tensor(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it == where_.end()) fail("{}: no tensor '{}'", dir_, name);
+  return it->second->tensor(name);
+}
+
+TensorMap load_safetensors_dir(const std::string& dir) {
+  SafetensorsDir d(dir);
+  TensorMap out;
+  for (auto& n : d.names()) out[n] = d.tensor(n);
   return out;
 }
 

@@ -55,6 +55,28 @@ size_t utf8_next(std::string_view s, size_t i, uint32_t* cp) {
   return n;
 }
 
+// Offset of the first byte that is not valid UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF),
+// or npos. HF works on Rust strings, which are valid by construction; Oniguruma must not see others.
+size_t invalid_utf8_at(std::string_view s) {
+  size_t i = 0, n = s.size();
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    if (len == 0 || i + len > n) return i;
+    unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F))
+      return i;
+    for (size_t k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 // Rust's char::is_whitespace (Unicode White_Space), used by lstrip/rstrip of added tokens.
 bool is_unicode_space(uint32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
@@ -239,9 +261,10 @@ struct AddedToken {
   bool special = false, lstrip = false, rstrip = false, single_word = false, normalized = false;
 };
 
-// regex_syntax's is_word_character (HF's single_word test), through Oniguruma's Unicode \w.
+// The Rust regex crate's Unicode \w (HF's single_word test): Alphabetic, marks, decimal digits,
+// connector punctuation and Join_Control, through Oniguruma's property classes.
 bool is_word_char(uint32_t c) {
-  static const Regex word("\\A\\w", "word-character test");
+  static const Regex word("\\A[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]", "word-character test");
   std::string s;
   append_utf8(s, c);
   auto* p = reinterpret_cast<const OnigUChar*>(s.data());
@@ -335,7 +358,7 @@ void add_pre_steps(const json& pt, const std::string& where, std::vector<PreStep
     steps->push_back(std::move(s));
   } else if (type == "ByteLevel") {
     *byte_level = true;
-    if (pt.value("add_prefix_space", false)) steps->push_back(PreStep{PreStep::kPrefixSpace, nullptr, "", {}, false});
+    if (pt.value("add_prefix_space", true)) steps->push_back(PreStep{PreStep::kPrefixSpace, nullptr, "", {}, false});
     if (pt.value("use_regex", true)) {
       PreStep s;
       s.kind = PreStep::kSplitRegex;
@@ -706,6 +729,8 @@ void BpeTokenizer::bpe_piece(std::string_view text, const Piece& p, Encoding* en
 }
 
 Encoding BpeTokenizer::encode(std::string_view text) const {
+  size_t bad = invalid_utf8_at(text);
+  if (bad != std::string_view::npos) fail("{}: cannot encode text that is not valid UTF-8 (byte {})", where_, bad);
   Encoding enc;
   std::vector<Item> items;
   split_added(text, 0, false, &items);  // added tokens matched on the raw text

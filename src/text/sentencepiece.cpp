@@ -1,7 +1,14 @@
-// SentencePiece .model through Debian's libsentencepiece. Ids and byte spans come from SentencePiece's
-// own encoder (EncodeAsImmutableProto), so user-defined symbols such as <|eot|> are matched exactly
-// as SentencePiece matches them.
-#include <sentencepiece_processor.h>
+// SentencePiece .model. Ids and byte spans come from SentencePiece's own encoder
+// (EncodeAsImmutableProto), so user-defined symbols such as <|eot|> are matched exactly as
+// SentencePiece matches them. libsentencepiece is reached only through the module libprospect_spm
+// (src/text/spm/spm_module.cpp), opened here with RTLD_DEEPBIND: see that file for why.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <mutex>
 
 #include "prospect/core/error.h"
 #include "prospect/text/tokenizer.h"
@@ -9,65 +16,173 @@
 namespace prospect {
 namespace {
 
+struct SpmModule {
+  void* (*load)(const char*, std::string*);
+  void (*free)(void*);
+  void (*encode)(void*, const char*, size_t, std::vector<int32_t>*, std::vector<std::pair<size_t, size_t>>*);
+  bool (*decode)(void*, const int32_t*, size_t, std::string*, std::string*);
+  int (*info)(void*, int);
+  int (*flags)(void*, int);
+  void (*id_to_piece)(void*, int, std::string*);
+  int (*piece_to_id)(void*, const char*, size_t);
+  bool (*train)(const char*, std::string*);
+};
+
+std::string exe_dir() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string p(buf, static_cast<size_t>(n));
+  return p.substr(0, p.find_last_of('/'));
+}
+
+// Looks in $PROSPECT_SPM_MODULE, next to the program, ../lib of it, then the build tree.
+const SpmModule& spm() {
+  static SpmModule m;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::vector<std::string> candidates;
+    if (const char* env = std::getenv("PROSPECT_SPM_MODULE")) candidates.push_back(env);
+    std::string dir = exe_dir();
+    if (!dir.empty()) {
+      candidates.push_back(dir + "/libprospect_spm.so");
+      candidates.push_back(dir + "/../lib/libprospect_spm.so");
+    }
+#ifdef PROSPECT_SPM_MODULE_PATH
+    candidates.push_back(PROSPECT_SPM_MODULE_PATH);
+#endif
+    void* h = nullptr;
+    std::string errors;
+    for (const auto& c : candidates) {
+      if (access(c.c_str(), R_OK) != 0) continue;
+      h = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      if (h) break;
+      errors += std::string("; ") + dlerror();
+    }
+    if (!h)
+      fail("SentencePiece support module libprospect_spm.so not found (looked in $PROSPECT_SPM_MODULE, next to "
+           "the program, and the build tree){}",
+           errors);
+    auto sym = [&](const char* name) {
+      void* s = dlsym(h, name);
+      if (!s) fail("libprospect_spm.so lacks {}", name);
+      return s;
+    };
+    auto init = reinterpret_cast<void (*)(std::ostream*, std::ostream*, std::ostream*)>(sym("prospect_spm_init"));
+    init(&std::cout, &std::cerr, &std::clog);  // see spm_module.cpp
+    m.load = reinterpret_cast<decltype(m.load)>(sym("prospect_spm_load"));
+    m.free = reinterpret_cast<decltype(m.free)>(sym("prospect_spm_free"));
+    m.encode = reinterpret_cast<decltype(m.encode)>(sym("prospect_spm_encode"));
+    m.decode = reinterpret_cast<decltype(m.decode)>(sym("prospect_spm_decode"));
+    m.info = reinterpret_cast<decltype(m.info)>(sym("prospect_spm_info"));
+    m.flags = reinterpret_cast<decltype(m.flags)>(sym("prospect_spm_flags"));
+    m.id_to_piece = reinterpret_cast<decltype(m.id_to_piece)>(sym("prospect_spm_id_to_piece"));
+    m.piece_to_id = reinterpret_cast<decltype(m.piece_to_id)>(sym("prospect_spm_piece_to_id"));
+    m.train = reinterpret_cast<decltype(m.train)>(sym("prospect_spm_train"));
+  });
+  return m;
+}
+
+// The type of every piece (ModelProto.pieces[i].type: 1 normal, 2 unknown, 3 control, 4 user-defined,
+// 5 unused, 6 byte), read from the protobuf wire format: ModelProto field 1 = repeated SentencePiece
+// {1: piece, 2: score, 3: type}. Empty when the file does not parse (the caller falls back).
+std::vector<int> piece_types(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::string b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<int> types;
+  size_t i = 0;
+  auto varint = [&](size_t end, uint64_t* v) {
+    *v = 0;
+    for (int shift = 0; i < end && shift < 64; shift += 7) {
+      uint8_t c = static_cast<uint8_t>(b[i++]);
+      *v |= static_cast<uint64_t>(c & 0x7F) << shift;
+      if (!(c & 0x80)) return true;
+    }
+    return false;
+  };
+  auto skip = [&](size_t end, int wt) {
+    uint64_t v;
+    switch (wt) {
+      case 0: return varint(end, &v);
+      case 1: i += 8; return i <= end;
+      case 2:
+        if (!varint(end, &v) || v > end - i) return false;
+        i += v;
+        return true;
+      case 5: i += 4; return i <= end;
+    }
+    return false;
+  };
+  while (i < b.size()) {
+    uint64_t key, len;
+    if (!varint(b.size(), &key)) return {};
+    if (key != ((1 << 3) | 2)) {
+      if (!skip(b.size(), key & 7)) return {};
+      continue;
+    }
+    if (!varint(b.size(), &len) || len > b.size() - i) return {};
+    size_t end = i + len;
+    int type = 1;  // NORMAL unless stated
+    while (i < end) {
+      uint64_t k, v;
+      if (!varint(end, &k)) return {};
+      if (k == ((3 << 3) | 0)) {
+        if (!varint(end, &v)) return {};
+        type = static_cast<int>(v);
+      } else if (!skip(end, k & 7)) {
+        return {};
+      }
+    }
+    types.push_back(type);
+  }
+  return types;
+}
+
 class SentencePieceTokenizer : public Tokenizer {
  public:
   explicit SentencePieceTokenizer(const std::string& path) : path_(path) {
-    auto st = sp_.Load(path);
-    if (!st.ok()) fail("cannot load SentencePiece model {}: {}", path, st.ToString());
-    int n = sp_.GetPieceSize();
+    std::string err;
+    h_ = spm().load(path.c_str(), &err);
+    if (!h_) fail("cannot load SentencePiece model {}: {}", path, err);
+    int n = spm().info(h_, 0);
+    pieces_.resize(n);
     special_.assign(n, 0);
+    for (int id = 0; id < n; ++id) spm().id_to_piece(h_, id, &pieces_[id]);
+    // Special = control, unknown or user-defined. libsentencepiece 0.1.97 has no IsUserDefined, so the
+    // piece types are read from the .model itself (a serialized ModelProto).
+    std::vector<int> types = piece_types(path);
     for (int id = 0; id < n; ++id) {
-      if (sp_.IsControl(id) || sp_.IsUnknown(id)) {
-        special_[id] = 1;
-        continue;
-      }
-      // libsentencepiece 0.1.97 has no IsUserDefined: a user-defined piece is one that SentencePiece
-      // matches verbatim in raw text (no "▁" of its own, encodes to exactly itself).
-      const std::string& piece = sp_.IdToPiece(id);
-      if (sp_.IsByte(id) || piece.rfind("\xE2\x96\x81", 0) == 0) continue;
-      auto spt = sp_.EncodeAsImmutableProto(piece);
-      if (spt.pieces_size() == 1 && static_cast<int>(spt.pieces(0).id()) == id) special_[id] = 1;
-      else if (spt.pieces_size() == 2 && static_cast<int>(spt.pieces(1).id()) == id &&
-               spt.pieces(0).begin() == spt.pieces(0).end())
-        special_[id] = 1;  // "▁" dummy prefix (zero width) then the symbol
+      int f = spm().flags(h_, id);
+      bool user_defined = id < static_cast<int>(types.size()) && types[id] == 4;
+      special_[id] = (f & 3) || user_defined;
     }
   }
+  ~SentencePieceTokenizer() override { spm().free(h_); }
 
   Encoding encode(std::string_view text) const override {
     Encoding enc;
-    auto spt = sp_.EncodeAsImmutableProto(text);
-    size_t n = spt.pieces_size();
-    enc.ids.reserve(n);
-    enc.offsets.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      auto p = spt.pieces(static_cast<int>(i));
-      enc.ids.push_back(static_cast<int32_t>(p.id()));
-      enc.offsets.push_back({p.begin(), p.end()});
-    }
+    spm().encode(h_, text.data(), text.size(), &enc.ids, &enc.offsets);
     return enc;
   }
   std::string decode(const std::vector<int32_t>& ids) const override {
-    std::vector<int> v(ids.begin(), ids.end());
-    for (int id : v)
-      if (id < 0 || id >= sp_.GetPieceSize())
-        fail("{}: cannot decode id {} (vocabulary size {})", path_, id, sp_.GetPieceSize());
-    std::string out;
-    auto st = sp_.Decode(v, &out);
-    if (!st.ok()) fail("{}: decode failed: {}", path_, st.ToString());
+    for (int32_t id : ids)
+      if (id < 0 || id >= static_cast<int32_t>(pieces_.size()))
+        fail("{}: cannot decode id {} (vocabulary size {})", path_, id, pieces_.size());
+    std::string out, err;
+    if (!spm().decode(h_, ids.data(), ids.size(), &out, &err)) fail("{}: decode failed: {}", path_, err);
     return out;
   }
   int32_t token_to_id(std::string_view token) const override {
-    int id = sp_.PieceToId(token);
-    if (id < 0 || id >= sp_.GetPieceSize() || sp_.IdToPiece(id) != token) return -1;  // PieceToId gives unk
+    int id = spm().piece_to_id(h_, token.data(), token.size());
+    if (id < 0 || id >= static_cast<int>(pieces_.size()) || pieces_[id] != token) return -1;  // unk otherwise
     return id;
   }
   std::string id_to_token(int32_t id) const override {
-    if (id < 0 || id >= sp_.GetPieceSize()) return "";
-    return sp_.IdToPiece(id);
+    return id < 0 || id >= static_cast<int32_t>(pieces_.size()) ? "" : pieces_[id];
   }
-  int64_t vocab_size() const override { return sp_.GetPieceSize(); }
-  int32_t bos_id() const override { return sp_.bos_id(); }
-  int32_t eos_id() const override { return sp_.eos_id(); }
+  int64_t vocab_size() const override { return static_cast<int64_t>(pieces_.size()); }
+  int32_t bos_id() const override { return spm().info(h_, 1); }
+  int32_t eos_id() const override { return spm().info(h_, 2); }
   std::string kind() const override { return "sentencepiece"; }
   bool is_special(int32_t id) const override {
     return id >= 0 && id < static_cast<int32_t>(special_.size()) && special_[id];
@@ -75,7 +190,8 @@ class SentencePieceTokenizer : public Tokenizer {
 
  private:
   std::string path_;
-  sentencepiece::SentencePieceProcessor sp_;
+  void* h_ = nullptr;
+  std::vector<std::string> pieces_;
   std::vector<char> special_;
 };
 
@@ -83,6 +199,11 @@ class SentencePieceTokenizer : public Tokenizer {
 
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path) {
   return std::make_unique<SentencePieceTokenizer>(path);
+}
+
+void sentencepiece_train(const std::string& args) {
+  std::string err;
+  if (!spm().train(args.c_str(), &err)) fail("SentencePiece training failed ({}): {}", args, err);
 }
 
 }  // namespace prospect

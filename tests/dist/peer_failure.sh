@@ -4,7 +4,8 @@
 # and checks: the job ends within T + 10 s of the signal, with a non-zero exit (4 when our watchdog
 # ends it), and its output names the lost rank. Mode usr1 sends SIGUSR1 to that rank instead: every
 # rank must agree to stop at the next step boundary and the job exit 3.
-# usage: peer_failure.sh COLLECTIVE_LOOP kill|stop|usr1 NP T MPIRUN [MPIRUN ARGS...]
+# usage: peer_failure.sh COLLECTIVE_LOOP kill|stop|usr1 NP T LAUNCHER [ARGS...]  (mpirun ... or srun --mpi=pmix ...;
+#        "-n NP" is appended)
 set -u
 loop=$1 mode=$2 np=$3 timeout=$4
 shift 4
@@ -68,8 +69,9 @@ if [ "$mode" = usr1 ]; then
 fi
 if [ "$rc" = 0 ]; then echo "FAIL: exit code 0"; fail=1; fi
 if [ "$mode" = stop ] && [ "$rc" != 4 ]; then echo "FAIL: expected exit code 4 from the watchdog, found $rc"; fail=1; fi
-# Our watchdog says "suspected peer rank(s): 2 ..."; Open MPI says "process rank 2 with PID ...".
-if ! grep -Eq "suspected peer rank\(s\):.*\b$victim\b|process rank $victim\b|rank $victim\b.*(exited|killed|died)" "$tmp/out"; then
+# Our watchdog says "suspected peer rank(s): 2 ..."; mpirun "process rank 2 with PID ..."; srun
+# "task 2: Killed".
+if ! grep -Eq "suspected peer rank\(s\):.*\b$victim\b|process rank $victim\b|task $victim: Killed" "$tmp/out"; then
   echo "FAIL: the output does not name rank $victim"; fail=1
 fi
 [ "$fail" = 0 ] && echo "PASS"

@@ -9,6 +9,7 @@
 #include "prospect/core/error.h"
 #include "prospect/core/log.h"
 #include "prospect/dist/mpi_comm.h"
+#include "prospect/dist/nccl_comm.h"
 
 using namespace prospect;
 
@@ -111,6 +112,20 @@ TEST(MpiComm, GatherBytes) {
 }
 
 TEST(MpiComm, BadRootIsUsageError) { EXPECT_THROW(g_comm->broadcast(nullptr, 0, DType::F32, 99), UsageError); }
+
+TEST(MakeCommunicator, ChoosesBackend) {
+  // Collective (it duplicates MPI_COMM_WORLD): every rank makes the same calls.
+  auto c = make_communicator("auto", /*device_is_cuda=*/false, 30.0);
+  EXPECT_EQ(c->backend(), "mpi");
+  EXPECT_EQ(c->size(), g_comm->size());
+  int64_t x = 1;
+  c->all_reduce(&x, 1, DType::I64, ReduceOp::Sum);
+  EXPECT_EQ(x, g_comm->size());
+  EXPECT_EQ(make_communicator("mpi", false, 30.0)->backend(), "mpi");
+  EXPECT_THROW(make_communicator("gloo", false, 30.0), UsageError);
+  EXPECT_THROW(make_communicator("nccl", /*device_is_cuda=*/false, 30.0), UsageError);
+  EXPECT_THROW(make_mpi_communicator(0.0), UsageError);
+}
 
 TEST(SingleComm, Identity) {
   auto c = make_single_communicator();

@@ -106,6 +106,20 @@ TEST(Llama, SaveLoadBitIdenticalAndReadableByReference) {
   EXPECT_EQ(t.at("model.norm.weight").scalar_type(), at::kBFloat16);
 }
 
+TEST(Llama, Bf16ComputeStaysClose) {
+  torch::NoGradGuard ng;
+  fs::path d = make_reference("bf16_compute", "--kv 2");
+  LlamaForCausalLM m = load_llama(d.string());
+  at::Tensor ref = m->forward(ids_tensor());
+  m->to(at::kBFloat16);
+  m->inv_freq = m->inv_freq.to(at::kFloat);
+  at::Tensor ids = ids_tensor();
+  at::Tensor mask = at::ones_like(ids);
+  at::Tensor l = m->forward(ids, mask).to(at::kFloat);
+  EXPECT_TRUE(l.isfinite().all().item<bool>());
+  EXPECT_LE(test::rel_diff(l, ref), 0.1);
+}
+
 TEST(Llama, PaddingAndPositionsFromMask) {
   torch::NoGradGuard ng;
   fs::path d = make_reference("padding", "--kv 2");
@@ -192,6 +206,12 @@ TEST(Llama, LoadErrorsNameFileAndTensor) {
   j = cfg.raw;
   j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
   EXPECT_THROW(parse_llama_config(j), Error);
+  j = cfg.raw;  // older files spell the key "type"
+  j["rope_scaling"] = {{"type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                       {"original_max_position_embeddings", 64}};
+  EXPECT_EQ(parse_llama_config(j).rope_type, "llama3");
+  j["head_dim"] = 16;  // an explicit head_dim wins over hidden_size / heads
+  EXPECT_EQ(parse_llama_config(j).head_size(), 16);
   j = cfg.raw;
   j.erase("hidden_size");
   EXPECT_THROW(parse_llama_config(j), Error);

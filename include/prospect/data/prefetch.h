@@ -50,12 +50,12 @@ class Prefetcher {
       }
       return std::nullopt;
     }
-    std::optional<T> item = std::move(queue_.front());
+    T item = std::move(queue_.front());
     queue_.pop_front();
     ++consumed_;
     lock.unlock();
     cv_.notify_all();
-    return item;
+    return std::optional<T>(std::move(item));
   }
 
   double wait_seconds() const {
@@ -95,7 +95,7 @@ class Prefetcher {
         cv_.notify_all();
         return;
       }
-      queue_.push_back(std::move(item));
+      queue_.push_back(std::move(*item));
       cv_.notify_all();
     }
     std::lock_guard<std::mutex> lock(mu_);
@@ -107,7 +107,7 @@ class Prefetcher {
   int depth_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::optional<T>> queue_;
+  std::deque<T> queue_;
   std::exception_ptr error_;
   bool stop_ = false, done_ = false;
   double wait_s_ = 0, last_wait_s_ = 0;

@@ -25,6 +25,7 @@ inline constexpr int64_t kChunkRows = 256;
 // IEEE binary16 <-> float32 (round to nearest even; inf/nan kept).
 uint16_t float_to_half(float f);
 float half_to_float(uint16_t h);
+void half_to_float(const uint16_t* in, float* out, size_t n);  // F16C where the CPU has it
 
 struct StoreInfo {
   std::string path;
@@ -100,14 +101,24 @@ class Store {
   std::vector<float> read_frames(int64_t c, int64_t first, int64_t last) const;
   // Rows [row0, row0 + n) of /embeddings.
   void read_rows(int64_t row0, int64_t n, float* out) const;
+  // True when rows are read straight from the file (uncompressed little-endian chunks; see store.cpp).
+  bool direct_reads() const { return fd_ >= 0; }
+
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
 
  private:
+  bool read_rows_direct(int64_t row0, int64_t n, void* raw) const;
+  int64_t chunk_address(int64_t chunk) const;  // -1 when the chunk cannot be read directly
   StoreInfo info_;
   h5::File file_;
   h5::Dataset emb_;
   std::vector<int64_t> offsets_, clip_video_;
   std::vector<std::string> clips_, video_uids_;
-  mutable std::vector<uint16_t> half_buf_;
+  int fd_ = -1;                               // the file, for direct reads
+  int64_t chunk_rows_ = 0;
+  mutable std::vector<int64_t> chunk_addr_;   // per chunk: file offset; -2 unknown yet, -1 not direct
 };
 
 }  // namespace prospect

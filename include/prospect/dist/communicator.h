@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,15 @@ class Communicator {
   // cannot know about (they would otherwise wait for it in the next collective until the timeout).
   virtual void abort(int code) = 0;
 };
+
+// Runs a program's distributed part. An exception escaping body on one rank ends the whole job at
+// once with the exception's exit code (Error::code, else 1; logged first, then abort()), instead of
+// leaving the other ranks waiting for this one in their next collective until dist.timeout_s. With
+// world size 1 the exception propagates (run_app maps it). StopRequested always propagates: the ranks
+// agreed on it together, and aborting could cut rank 0's checkpoint short. Returns body's result.
+//   return run_app([&] { ...parse...; auto comm = make_communicator(...);
+//                        return run_ranks(*comm, [&] { return train(cfg, *comm); }); });
+int run_ranks(Communicator& comm, const std::function<int()>& body);
 
 // world size 1, no MPI needed (tests, single-process tools): every collective is the identity.
 std::unique_ptr<Communicator> make_single_communicator();

@@ -14,9 +14,11 @@
 //
 // Only on the sync micro-step (set_sync(true): the last of an accumulation); the others just
 // accumulate locally. Parameters that got no gradient in this backward (unused) are reduced at
-// finalize() with their current grad (zeros when undefined; afterwards their grad is defined and
-// equal on every rank, as DDP's find_unused_parameters). Frozen parameters (requires_grad false) are
-// not in any bucket.
+// finalize() with their current grad (zeros when undefined), so every rank ends with the same sum,
+// as DDP's find_unused_parameters; a parameter no rank has a gradient for keeps an undefined grad
+// (as in a single process). Frozen parameters (requires_grad false) are not in any bucket. Buckets
+// start in order, so a bucket with a parameter unused on some rank holds back the buckets after it
+// until finalize() (correct, less overlap; logged once): freeze parameters that are never used.
 //
 // Progress: Debian's Open MPI has no asynchronous progress (a non-blocking all-reduce advances only
 // inside MPI calls), so with overlap a communication thread owned by the reducer waits on each
@@ -92,7 +94,8 @@ class Reducer {
   };
   struct Bucket {
     std::vector<int> params;
-    torch::Tensor flat;
+    torch::Tensor flat;  // the gradients (numel elements), then one "has a gradient" flag per parameter
+    int64_t numel = 0;
     DType dtype = DType::F32;
     int pending = 0;  // parameters not fired yet in this sync backward
     bool started = false;
@@ -117,6 +120,7 @@ class Reducer {
   int next_bucket_ = 0;  // the next bucket to start
   std::vector<std::string> late_;  // parameters that fired after their bucket started
   int last_started_early_ = 0;
+  bool warned_unused_ = false;
 
   // The communication thread: waits on the started all-reduces in order.
   std::thread thread_;

@@ -14,6 +14,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -149,6 +150,9 @@ TORCH_MODULE(LlamaForCausalLM);
 // Names in `skip` are neither required nor loaded.
 void load_parameters(torch::nn::Module& module, const TensorMap& tensors, const std::string& source,
                      bool allow_extra = false, const std::vector<std::string>& skip_prefixes = {});
+// The same from a folder, one tensor at a time; errors name the file that holds the tensor.
+void load_parameters(torch::nn::Module& module, const SafetensorsDir& tensors, bool allow_extra = false,
+                     const std::vector<std::string>& skip_prefixes = {});
 NamedTensors named_parameter_list(torch::nn::Module& module, at::ScalarType dtype = at::kFloat,
                                   const std::string& prefix_filter = "");
 

@@ -53,6 +53,26 @@ TensorMap load_safetensors(const std::string& path, std::map<std::string, std::s
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
+// The tensors of a model folder, opened (headers checked) but not read: tensor() copies one at a time,
+// so loading a model needs its own memory plus one tensor, not a second copy of the checkpoint.
+// model.safetensors.index.json (sharded) if present, else model.safetensors; add() joins another file.
+class SafetensorsDir {
+ public:
+  explicit SafetensorsDir(const std::string& dir);
+  void add(const std::string& path);  // another file's tensors (names must not repeat)
+  const std::string& dir() const { return dir_; }
+  std::vector<std::string> names() const;
+  bool contains(const std::string& name) const { return where_.count(name) != 0; }
+  const SafetensorsFile::Entry& entry(const std::string& name) const;
+  const std::string& file_of(const std::string& name) const;
+  at::Tensor tensor(const std::string& name) const;
+
+ private:
+  std::string dir_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, const SafetensorsFile*> where_;
+};
+
 // A model folder: model.safetensors.index.json (sharded, its weight_map names each tensor's file) if
 // present, else model.safetensors. Every tensor the index names must be in its shard.
 TensorMap load_safetensors_dir(const std::string& dir);

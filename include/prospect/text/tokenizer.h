@@ -7,12 +7,16 @@
 //   with a String or Regex pattern and any behavior, ByteLevel, Digits; regexes compiled by Oniguruma
 //   with Ruby syntax and UTF-8, as HF does), then byte-level BPE by merge rank with ignore_merges.
 //   Offsets are byte offsets into the input (a prefix space added by ByteLevel has zero width).
+//   encode() throws Error for text that is not valid UTF-8 (HF only ever sees valid strings).
 //   bos_id(): the special token the TemplateProcessing post-processor puts first (encode never adds
 //   it); else a special token named <|begin_of_text|> or <s>; else -1.
 //   eos_id(): eos_token of a tokenizer_config.json next to the file; else the first special token of
 //   <|end_of_text|>, <|endoftext|>, </s>, <|eot|>; else -1.
 // SentencePiece (.model) through libsentencepiece: ids and byte offsets from its own encoder
 // (user-defined symbols such as <|eot|> are matched by SentencePiece itself); bos/eos from the model.
+// libsentencepiece is only ever loaded inside the module libprospect_spm.so (dlopen with RTLD_DEEPBIND,
+// found via $PROSPECT_SPM_MODULE, next to the program, or in the build tree): linked into a program
+// that also loads LibTorch's libprotobuf, its embedded protobuf-lite fails ("compiled against 3.14.0").
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -54,5 +58,11 @@ std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& path);
 std::unique_ptr<Tokenizer> bpe_tokenizer_from_json(const std::string& json_text, const std::string& where,
                                                    const std::string& config_json = "");
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path);
+
+// Trains a SentencePiece model: `args` as for spm_train ("--input=F --model_prefix=P --vocab_size=N
+// --user_defined_symbols=<|eot|> ..."). Throws Error with SentencePiece's message on failure.
+// Use this, never libsentencepiece directly: it is only safe inside the libprospect_spm module
+// (its protobuf-lite clashes with LibTorch's libprotobuf; see src/text/spm/spm_module.cpp).
+void sentencepiece_train(const std::string& args);
 
 }  // namespace prospect

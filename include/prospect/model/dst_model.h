@@ -1,0 +1,82 @@
+// DSTProActLlama (SPEC §4): an HF Llama whose vocabulary has grown by one row for the `<image>` token
+// (id = the base model's vocab_size), a projector from frame features to the hidden size whose output
+// replaces the `<image>` embeddings, and two Linear(H, 1) heads on the final hidden state: the speaking
+// decision and the DST update decision. Parameter names are the reference code's: model.*, lm_head.*,
+// mm_projector.0.*, mm_projector.2.*, speaking_decision_head.*, dst_update_head.*.
+//
+// On disk (save_dst_model / load_dst_model), a folder:
+//   config.json          HF Llama config with vocab_size = base + 1 (the `<image>` row included) and
+//                        "image_token_id" (HF ignores the extra key)
+//   model.safetensors    the LM part with HF names: transformers loads it as LlamaForCausalLM
+//   prospect.safetensors mm_projector.* and the heads; __metadata__ feature_dim, image_token_id
+#pragma once
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/container/sequential.h>
+
+#include <string>
+
+#include "prospect/core/config.h"
+#include "prospect/model/llama.h"
+
+namespace prospect {
+
+struct DSTOutput {
+  at::Tensor speaking_logits;  // [P] at the decision positions
+  at::Tensor dst_logits;       // [P]
+  at::Tensor lm_logits;        // [Q, vocab] at the LM positions only
+};
+
+struct DSTProActLlamaImpl : LlamaForCausalLMImpl {
+  // lm_config.vocab_size already includes the `<image>` row (image_token_id = vocab_size - 1).
+  DSTProActLlamaImpl(const LlamaConfig& lm_config, int64_t feature_dim);
+
+  // input_ids, attention_mask [B, T] (mask undefined = all ones); frames [N, feature_dim] in the order
+  // of the `<image>` tokens, row-major over batch then position; decision_index [P] and lm_index [Q]
+  // are flat indices into B*T (b * T + t), e.g. flat_index(labels != -100). The LM head runs only at
+  // lm_index. Errors when N differs from the number of `<image>` tokens or D from feature_dim.
+  DSTOutput forward(const at::Tensor& input_ids, const at::Tensor& attention_mask, const at::Tensor& frames,
+                    const at::Tensor& decision_index, const at::Tensor& lm_index);
+
+  // The pieces, for streaming inference with a KV cache (generate.h) and for tests:
+  at::Tensor inputs_embeds(const at::Tensor& input_ids, const at::Tensor& frames);  // [B, T, H]
+  at::Tensor project(const at::Tensor& frames);        // [N, D] -> [N, H]
+  at::Tensor speaking_logit(const at::Tensor& hidden);  // [..., H] -> [...]
+  at::Tensor dst_logit(const at::Tensor& hidden);       // [..., H] -> [...]
+  // Final hidden states [B, T, H]; with gradient_checkpointing (and grad mode on) every block is
+  // recomputed in backward (grad_checkpoint.h).
+  at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask, const at::Tensor& frames);
+
+  int64_t image_token_id;
+  int64_t feature_dim;
+  bool gradient_checkpointing = false;
+  torch::nn::Sequential mm_projector{nullptr};
+  torch::nn::Linear speaking_decision_head{nullptr}, dst_update_head{nullptr};
+};
+TORCH_MODULE(DSTProActLlama);
+
+// Flat indices b * T + t of the true entries of a [B, T] bool tensor (row-major), int64 [P].
+at::Tensor flat_index(const at::Tensor& mask);
+
+// A fresh model (HF initialisation) with sizes from the model config; base_vocab = the tokenizer's size
+// (or cfg.vocab_size when > 0); `<image>` id = base_vocab. Seeded from `seed`.
+DSTProActLlama make_dst_model_scratch(const ModelConfig& cfg, int64_t base_vocab, int64_t feature_dim,
+                                      uint64_t seed);
+// An HF Llama folder grown by the `<image>` row (embedding and untied lm_head rows = the mean row);
+// the projector and heads freshly initialised from `seed`.
+DSTProActLlama make_dst_model_from_hf(const std::string& dir, int64_t feature_dim, uint64_t seed);
+// model.init: "scratch", a folder of ours (with prospect.safetensors), or an HF folder. Applies
+// model.gradient_checkpointing and model.freeze.
+DSTProActLlama make_dst_model(const ModelConfig& cfg, int64_t base_vocab, int64_t feature_dim, uint64_t seed);
+
+// Our folder (layout above). feature_dim 0: take it from the file; otherwise it must match.
+// Errors name the folder/file and tensor: missing heads, projector not fitting the feature dim, ...
+DSTProActLlama load_dst_model(const std::string& dir, int64_t feature_dim = 0);
+void save_dst_model(DSTProActLlama& m, const std::string& dir, at::ScalarType dtype = at::kFloat);
+bool is_dst_model_dir(const std::string& dir);  // has prospect.safetensors
+
+// Sets requires_grad = false on every parameter whose name matches (std::regex_search) one of the
+// comma-separated patterns, e.g. "^model\\.,^lm_head\\." trains only the projector and heads. Returns the
+// number of frozen parameters. A pattern that is not a regex or matches nothing: UsageError naming it.
+int freeze_parameters(torch::nn::Module& m, const std::string& patterns);
+
+}  // namespace prospect

@@ -1,0 +1,77 @@
+#include "prospect/model/generate.h"
+
+#include <limits>
+
+#include "prospect/core/error.h"
+
+namespace prospect {
+
+StreamDecoder::StreamDecoder(DSTProActLlama model, int64_t max_len)
+    : model_(std::move(model)),
+      cache_(model_->config, 1, max_len, at::TensorOptions().dtype(model_->lm_head_weight().scalar_type())
+                                              .device(model_->lm_head_weight().device())) {}
+
+at::Tensor StreamDecoder::append(const std::vector<int64_t>& ids, const at::Tensor& frames) {
+  PROSPECT_CHECK(!ids.empty(), "StreamDecoder::append: no tokens");
+  PROSPECT_CHECK(static_cast<int64_t>(ids.size()) <= cache_.free(),
+                 "window full: {} tokens do not fit in the {} free of {} cache slots", ids.size(), cache_.free(),
+                 cache_.max_len);
+  torch::NoGradGuard ng;
+  auto dev = model_->lm_head_weight().device();
+  at::Tensor x = at::tensor(ids, at::kLong).to(dev).unsqueeze(0);
+  at::Tensor emb = model_->inputs_embeds(x, frames.defined() ? frames.to(dev) : frames);
+  at::Tensor h = model_->hidden(emb, {}, {}, &cache_)[0];
+  last_ = h[h.size(0) - 1];
+  return h;
+}
+
+at::Tensor StreamDecoder::append_frame(const at::Tensor& feature) {
+  return append({model_->image_token_id}, feature.reshape({1, -1}));
+}
+
+at::Tensor StreamDecoder::append_token(int64_t id) {
+  PROSPECT_CHECK(id >= 0 && id < model_->config.vocab_size && id != model_->image_token_id,
+                 "append_token: {} is not a text token id", id);
+  return append({id});
+}
+
+float StreamDecoder::speaking_logit() {
+  PROSPECT_CHECK(last_.defined(), "StreamDecoder: nothing appended yet");
+  torch::NoGradGuard ng;
+  return model_->speaking_logit(last_).item<float>();
+}
+
+float StreamDecoder::dst_logit() {
+  PROSPECT_CHECK(last_.defined(), "StreamDecoder: nothing appended yet");
+  torch::NoGradGuard ng;
+  return model_->dst_logit(last_).item<float>();
+}
+
+at::Tensor StreamDecoder::lm_logits() {
+  PROSPECT_CHECK(last_.defined(), "StreamDecoder: nothing appended yet");
+  torch::NoGradGuard ng;
+  at::Tensor l = model_->logits(last_);
+  l[model_->image_token_id] = -std::numeric_limits<float>::infinity();
+  return l;
+}
+
+Generation StreamDecoder::generate(int64_t end_id, int64_t max_new_tokens) {
+  Generation g;
+  while (static_cast<int64_t>(g.ids.size()) < max_new_tokens && cache_.free() > 0) {
+    int64_t next = lm_logits().argmax().item<int64_t>();
+    append({next});
+    g.ids.push_back(next);
+    if (next == end_id) {
+      g.ended = true;
+      break;
+    }
+  }
+  return g;
+}
+
+void StreamDecoder::reset() {
+  cache_.reset();
+  last_ = at::Tensor();
+}
+
+}  // namespace prospect

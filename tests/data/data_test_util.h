@@ -1,0 +1,109 @@
+// Helpers for the data tests: a well-formed clip, fabricated stores, running the real programs.
+#pragma once
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "prospect/data/store.h"
+
+namespace prospect::testutil {
+
+using json = nlohmann::json;
+
+inline std::string temp_dir(const std::string& name) {
+  std::string d = testing::TempDir() + "prospect_data_" + name;
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
+}
+
+// A valid clip of frames start..end (inclusive) at 2 fps with steps S1, S2 and every role.
+inline json good_clip(const std::string& vid = "v1", int64_t start = 0, int64_t end = 19) {
+  auto turn = [](const char* role, json content, int64_t f) {
+    return json{{"role", role}, {"content", content}, {"time", f / 2.0}, {"start_frame", f}, {"end_frame", f}};
+  };
+  json c = {{"video_uid", vid},
+            {"inferred_goal", "make tea"},
+            {"dataset", "test"},
+            {"start_frame_idx", start},
+            {"end_frame_idx", end},
+            {"fps", 2.0},
+            {"quality", 5},
+            {"dst",
+             json::array({{{"type", "step"}, {"id", "S1"}, {"name", "boil water"}, {"start_ts", (start + 2) / 2.0}, {"end_ts", (start + 8) / 2.0}},
+                          {{"type", "step"}, {"id", "S2"}, {"name", "pour"}, {"start_ts", (start + 8) / 2.0}, {"end_ts", (start + 15) / 2.0}}})}};
+  json conv = json::array();
+  conv.push_back({{"role", "system"}, {"content", "Goal: make tea."}, {"time", 0}, {"start_frame", 0}, {"end_frame", 1}});
+  conv.push_back(turn("DST_UPDATE", json::array({{{"id", "S1"}, {"transition", "start"}}}), start + 2));
+  conv.push_back(turn("assistant", "Boil the water.", start + 2));
+  conv.push_back(turn("user", "What next?", start + 5));
+  conv.push_back(turn("assistant", "Wait for the kettle.", start + 5));
+  conv.push_back(turn("DST_UPDATE", json::array({{{"id", "S1"}, {"transition", "complete"}}}), start + 8));
+  conv.push_back(turn("DST_UPDATE", json::array({{{"id", "S2"}, {"transition", "start"}}}), start + 8));
+  conv.push_back(turn("assistant", "Now pour.", start + 8));
+  conv.push_back(turn("DST_UPDATE", json::array({{{"id", "S2"}, {"transition", "complete"}}}), start + 15));
+  c["conversation"] = conv;
+  return c;
+}
+
+// Row r of a fabricated store: value = clip * 1000 + frame + d / 64 (exact in fp16 for small stores).
+inline std::vector<float> rows_for(int64_t clip, int64_t first_frame, int64_t n, int64_t dim) {
+  std::vector<float> v(n * dim);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t d = 0; d < dim; ++d) v[r * dim + d] = static_cast<float>(clip * 100 + (first_frame + r) % 100) + d / 64.0f;
+  return v;
+}
+
+struct StoreClip {
+  std::string text;  // the JSON as stored
+  std::string video;
+  int64_t rows = -1;  // -1: the clip's frame count
+};
+
+inline StoreClip sc(const json& c, int64_t rows = -1) {
+  return {c.dump(), c.value("video_uid", std::string("v?")), rows};
+}
+
+inline void write_store(const std::string& path, const std::vector<StoreClip>& clips, int64_t dim = 8, bool fp16 = false,
+                        double fps = 2.0) {
+  StoreWriter w(path, dim, fps, "test-features", fp16);
+  for (size_t i = 0; i < clips.size(); ++i) {
+    int64_t rows = clips[i].rows;
+    int64_t first = 0;
+    if (rows < 0) {
+      json j = json::parse(clips[i].text);
+      rows = j["end_frame_idx"].get<int64_t>() - j["start_frame_idx"].get<int64_t>() + 1;
+      first = j["start_frame_idx"].get<int64_t>();
+    }
+    auto v = rows_for(static_cast<int64_t>(i), first, rows, dim);
+    w.add_clip_json(clips[i].text, clips[i].video, v.data(), rows);
+  }
+  w.close();
+}
+
+struct RunResult {
+  int code = -1;
+  std::string output;
+};
+
+// Runs a shell command, stdout and stderr together.
+inline RunResult run(const std::string& cmd) {
+  RunResult r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+inline std::string prospect_data() { return std::string(PROSPECT_BINARY_DIR) + "/prospect_data"; }
+
+}  // namespace prospect::testutil
