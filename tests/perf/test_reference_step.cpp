@@ -5,13 +5,16 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/nn/functional/loss.h>
+#include <torch/nn/functional/activation.h>
 
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "perf/step_dump.h"
+#include "prospect/model/dst_model.h"
 #include "prospect/model/llama.h"
 
 namespace fs = std::filesystem;
@@ -102,7 +105,80 @@ void plain_llama_step(bool tied) {
   EXPECT_EQ(bad["worst_grad"], "model.layers.1.mlp.up_proj.weight") << bad.dump(1);
 }
 
+// The DST model's step: projector output replacing the <image> rows, both heads, the LM head at the LM
+// positions only, and the four SPEC §5 terms (sums over labelled positions / global counts, BCE).
+void dst_step(bool checkpointing) {
+  at::set_num_threads(1);
+  at::manual_seed(checkpointing ? 21 : 23);
+  prospect::LlamaConfig c;
+  c.vocab_size = 98, c.hidden_size = 64, c.intermediate_size = 96, c.num_hidden_layers = 2;  // 97 + <image>
+  c.num_attention_heads = 4, c.num_key_value_heads = 2, c.tie_word_embeddings = false;
+  const int64_t D = 24, B = 2, T = 30, image = c.vocab_size - 1;
+  prospect::DSTProActLlama m(c, D);
+  m->gradient_checkpointing = checkpointing;
+  m->train();
+  {
+    at::NoGradGuard ng;
+    for (auto& p : m->named_parameters()) {
+      if (p.key().find("norm") != std::string::npos) p.value().add_(at::randn_like(p.value()) * 0.3);
+      else if (p.key().compare(0, 6, "model.") == 0 || p.key().compare(0, 8, "lm_head.") == 0) p.value().mul_(5.0);
+    }
+  }
+  at::Tensor ids = at::randint(0, image, {B, T}, at::kLong);
+  at::Tensor is_image = at::arange(T).remainder(3).eq(1).unsqueeze(0).expand({B, T}).clone();
+  ids.masked_fill_(is_image, image);
+  at::Tensor mask = at::ones({B, T}, at::kLong);
+  mask[1].narrow(0, 23, T - 23).zero_();
+  ids.masked_fill_(mask == 0, 0);
+  is_image = ids == image;
+  at::Tensor frames = at::randn({is_image.sum().item<int64_t>(), D});
+  auto labels = [&](const at::Tensor& where, int64_t hi) {
+    at::Tensor l = at::randint(0, hi, {B, T}, at::kLong);
+    return l.masked_fill_(where.logical_not().logical_or(at::rand({B, T}) < 0.3).logical_or(mask == 0), -100);
+  };
+  at::Tensor speaking = labels(is_image, 2), dst_update = labels(is_image, 2);
+  at::Tensor text = is_image.logical_not().logical_and(at::rand({B, T}) < 0.5);
+  at::Tensor speaking_gen = labels(text, image), dst_gen = labels(text.logical_not().logical_and(is_image.logical_not()), image);
+  std::array<int64_t, 4> counts;
+  int64_t i = 0;
+  for (auto* l : {&speaking_gen, &speaking, &dst_gen, &dst_update}) counts[i++] = (*l != -100).sum().item<int64_t>() + 3;
+
+  at::Tensor decision = prospect::flat_index((speaking != -100).logical_or(dst_update != -100));
+  at::Tensor lm = prospect::flat_index((speaking_gen != -100).logical_or(dst_gen != -100));
+  prospect::DSTOutput out = m->forward(ids, mask, frames, decision, lm);
+  auto ce = [&](const at::Tensor& lab) {
+    return at::cross_entropy_loss(out.lm_logits, lab.reshape({-1}).index_select(0, lm), {}, at::Reduction::Sum);
+  };
+  auto bce = [&](const at::Tensor& logits, const at::Tensor& lab) {
+    at::Tensor y = lab.reshape({-1}).index_select(0, decision);
+    at::Tensor keep = (y != -100).to(at::kFloat);
+    return (at::binary_cross_entropy_with_logits(logits, y.clamp_min(0).to(at::kFloat), {}, {}, at::Reduction::None) * keep).sum();
+  };
+  at::Tensor loss = ce(speaking_gen) / static_cast<double>(counts[0]) + bce(out.speaking_logits, speaking) / static_cast<double>(counts[1]) +
+                    ce(dst_gen) / static_cast<double>(counts[2]) + bce(out.dst_logits, dst_update) / static_cast<double>(counts[3]);
+  loss.backward();
+
+  fs::path dir = temp_dir(checkpointing ? "dst_checkpointed" : "dst_plain");
+  prospect::save_dst_model(m, dir.string());
+  prospect::test::save_step_batch((dir / "batch.safetensors").string(), ids, mask, frames, speaking_gen, speaking,
+                                  dst_gen, dst_update, counts);
+  prospect::test::save_step_grads((dir / "cpp.safetensors").string(), loss, *m);
+  nlohmann::json r = check_step(dir);
+  ASSERT_TRUE(r.contains("ok")) << r.dump(1);
+  EXPECT_EQ(r["exit"], 0) << r.dump(1);
+  EXPECT_TRUE(r["missing"].empty()) << r.dump(1);
+  EXPECT_LE(r["loss_rel"].get<double>(), 1e-5) << r.dump(1);
+  EXPECT_LE(r["worst_grad_rel"].get<double>(), 1e-5) << r.dump(1);
+  EXPECT_EQ(r["grads"].size(), m->named_parameters().size());
+  EXPECT_GT(r["grads"].size(), 20u);
+  std::printf("loss %.8g (reference %.8g), worst gradient %s rel %.3g\n", r["loss"].get<double>(),
+              r["ref_loss"].get<double>(), r["worst_grad"].get<std::string>().c_str(),
+              r["worst_grad_rel"].get<double>());
+}
+
 }  // namespace
 
+TEST(ReferenceStep, DSTModelMatchesPyTorch) { dst_step(false); }
+TEST(ReferenceStep, DSTModelCheckpointedMatchesPyTorch) { dst_step(true); }
 TEST(ReferenceStep, PlainLlamaUntiedMatchesPyTorch) { plain_llama_step(false); }
 TEST(ReferenceStep, PlainLlamaTiedMatchesPyTorch) { plain_llama_step(true); }
