@@ -54,10 +54,12 @@ def train_step_section(r):
     out = [f"Threads: {r.get('threads')}. Matmul peak (best `at::mm` of "
            f"{r.get('matmul_peak', {}).get('n')}^2): **{fmt(peak)} GFLOP/s**.", "",
            "FLOPs per step = 6·N·tokens + 12·L·H·T·tokens (N = all parameters except the embedding lookup; "
-           "the LM head counts). Best of the timed steps.", "",
+           "the LM head counts). Best of the timed steps. \"% peak (CPU time)\" divides by the process CPU time "
+           "(both threads' busy time) on both sides, matmul included, which is less sensitive to other load.", "",
            "| shape | tokens/step | GFLOP/step | C++ s | C++ tok/s | C++ % peak | Python s | Python tok/s | "
-           "Python % peak | C++ / Python (wall) | C++ / Python (CPU time) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "Python % peak | C++ % peak (CPU time) | Python % peak (CPU time) | C++ / Python (wall) | "
+           "C++ / Python (CPU time) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, s in r.items():
         if not isinstance(s, dict) or "cpp" not in s:
             continue
@@ -67,6 +69,7 @@ def train_step_section(r):
         out.append(f"| {desc} | {s['batch'] * s['seq_len']} | {fmt(s['gflop_per_step'])} | {fmt(c['best_s'])} | "
                    f"{fmt(c['tokens_per_s'])} | {fmt(c['pct_of_matmul_peak'])} | {fmt(p.get('best_s', '-'))} | "
                    f"{fmt(p.get('tokens_per_s', '-'))} | {fmt(p.get('pct_of_matmul_peak', '-'))} | "
+                   f"{fmt(c.get('pct_of_matmul_peak_cpu_time', '-'))} | {fmt(p.get('pct_of_matmul_peak_cpu_time', '-'))} | "
                    f"{fmt(s.get('cpp_speedup_vs_python', '-'))} | {fmt(s.get('cpp_speedup_vs_python_cpu_time', '-'))} |")
     if r.get("note"):
         out += ["", r["note"]]

@@ -352,6 +352,7 @@ at::Tensor LlamaForCausalLMImpl::hidden(const at::Tensor& inputs_embeds, const a
   // As HF: the rotary tables are computed in fp32 and applied in the compute dtype.
   in.cos = in.cos.to(inputs_embeds.scalar_type());
   in.sin = in.sin.to(inputs_embeds.scalar_type());
+  for (at::Tensor* t : {&in.rope_cos, &in.rope_sin, &in.rope_cos_q, &in.rope_sin_q}) *t = t->to(inputs_embeds.scalar_type());
   at::Tensor x = inputs_embeds;
   for (auto& block : model->blocks) x = runner ? runner(block, x, in) : block->forward(x, in);
   if (cache) cache->length = in.past + inputs_embeds.size(1);
