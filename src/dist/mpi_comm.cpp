@@ -77,18 +77,20 @@ std::string mpi_error_string(int err) {
   return std::string(buf, len);
 }
 
-// Sleeps a little longer each time nothing happened: tight at first (small collectives finish in
-// microseconds), then at most 1 ms so a waiting rank leaves the cores to the others.
+// How a waiting thread polls. Open MPI has no asynchronous progress: a non-blocking collective only
+// moves (fragment by fragment) inside MPI calls, so a large buffer needs frequent MPI_Tests. For the
+// first 50 ms the waiter tests back to back, yielding the core to anything else runnable; past that
+// it is most likely waiting for a slower peer, and sleeps a little longer each time (at most 1 ms).
 struct Backoff {
+  Clock::time_point start = Clock::now();
   int n = 0;
   void pause() {
-    ++n;
-    if (n < 64) return;
-    if (n < 128) {
+    if (++n < 64) return;
+    if (Clock::now() - start < std::chrono::milliseconds(50)) {
       std::this_thread::yield();
       return;
     }
-    int us = std::min(1000, 10 * (n - 127));
+    int us = std::min(1000, 10 * (n % 100000));
     std::this_thread::sleep_for(std::chrono::microseconds(us));
   }
 };
@@ -98,7 +100,7 @@ class MpiCommunicator;
 // One collective in flight: one or more requests (chunks), all polled together.
 struct MpiWork : Work {
   MpiCommunicator* comm;
-  std::string what;  // "all_reduce #12 (1024 x f32, sum)" for messages
+  std::string what;  // "all_reduce (1024 x f32, sum)" for messages
   long seq;
   std::vector<MPI_Request> reqs;
   bool done = false;

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <thread>
 #include <spdlog/spdlog.h>
 
 #include "prospect/core/error.h"
@@ -207,7 +208,13 @@ void Reducer::comm_thread_main() {
       queue_.erase(queue_.begin());
     }
     try {
-      work->wait();  // polls MPI_Test: this is what makes the all-reduce progress during backward
+      // Polling is what makes the all-reduce progress during backward (no asynchronous progress in
+      // Open MPI). This thread shares the cores with backward, so it tests every 50 us rather than
+      // back to back; after 100 ms it leaves the rest to wait(), which also watches the deadline.
+      auto t0 = Clock::now();
+      while (!work->test() && Clock::now() - t0 < std::chrono::milliseconds(100))
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      work->wait();
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu_);
       if (!error_) error_ = std::current_exception();

@@ -21,8 +21,8 @@
 // until finalize() (correct, less overlap; logged once): freeze parameters that are never used.
 //
 // Progress: Debian's Open MPI has no asynchronous progress (a non-blocking all-reduce advances only
-// inside MPI calls), so with overlap a communication thread owned by the reducer waits on each
-// started all-reduce (Work::wait(), which polls MPI_Test and watches the timeout) while backward
+// inside MPI calls), so with overlap a communication thread owned by the reducer polls each started
+// all-reduce (Work::test() every 50 us, then Work::wait(), which watches the timeout) while backward
 // goes on. The main thread only *starts* collectives (in bucket order); the thread only polls them.
 // No other collective may be started on the same communicator between the first backward hook of a
 // sync step and finalize().

@@ -1,0 +1,36 @@
+// Teacher-forced validation (SPEC §8, used during training): on reference context, the decision heads'
+// per-frame P/R/F1 at the thresholds (at every decision point that carries a label) and the LM
+// perplexity of assistant and DST turns (over the positions of the pre-shifted LM labels, so the
+// end-of-turn token counts). Counts add over batches and ranks; metrics come from the sums.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <array>
+#include <optional>
+
+#include "prospect/seq/collate.h"
+
+namespace prospect {
+
+struct TeacherForcedCounts {
+  // speaking tp, fp, fn, dst tp, fp, fn, assistant nll sum, assistant tokens, dst nll sum, dst tokens
+  std::array<double, 10> v{};
+  TeacherForcedCounts& operator+=(const TeacherForcedCounts& o) {
+    for (size_t i = 0; i < v.size(); ++i) v[i] += o.v[i];
+    return *this;
+  }
+};
+
+// Outputs of DSTProActLlama::forward at batch.decision_index / batch.lm_index.
+TeacherForcedCounts teacher_forced_counts(const at::Tensor& speaking_logits, const at::Tensor& dst_logits,
+                                          const at::Tensor& lm_logits, const Batch& batch, double speak_threshold,
+                                          double dst_threshold);
+
+struct TeacherForcedMetrics {
+  std::optional<double> speaking_precision, speaking_recall, speaking_f1;
+  std::optional<double> dst_update_precision, dst_update_recall, dst_update_f1;
+  std::optional<double> ppl_assistant, ppl_dst;  // exp(mean NLL); null without tokens
+};
+TeacherForcedMetrics teacher_forced_metrics(const TeacherForcedCounts& c);
+
+}  // namespace prospect

@@ -1,0 +1,70 @@
+#include "prospect/seq/collate.h"
+
+#include <algorithm>
+
+#include "prospect/core/error.h"
+
+namespace prospect {
+
+namespace {
+at::Tensor positions(const at::Tensor& mask) {
+  at::Tensor idx = mask.reshape(-1).nonzero().reshape(-1);
+  return idx.numel() > 0 ? idx : at::zeros({1}, at::kLong);
+}
+}  // namespace
+
+Batch collate(const std::vector<const Sequence*>& seqs, const std::vector<at::Tensor>& clip_frames, int32_t pad_id) {
+  PROSPECT_CHECK(!seqs.empty(), "collate: empty batch");
+  PROSPECT_CHECK(seqs.size() == clip_frames.size(), "collate: {} sequences but {} frame tensors", seqs.size(),
+                 clip_frames.size());
+  const int64_t B = static_cast<int64_t>(seqs.size());
+  int64_t T = 0;
+  for (const Sequence* s : seqs) T = std::max<int64_t>(T, static_cast<int64_t>(s->ids.size()));
+
+  Batch b;
+  b.sequences = B;
+  b.input_ids = at::full({B, T}, pad_id, at::kLong);
+  b.attention_mask = at::zeros({B, T}, at::kLong);
+  at::Tensor* labels[4] = {&b.speaking_labels, &b.dst_update_labels, &b.speaking_gen_labels, &b.dst_gen_labels};
+  for (at::Tensor* l : labels) *l = at::full({B, T}, kIgnore, at::kLong);
+
+  std::vector<at::Tensor> frames;
+  for (int64_t i = 0; i < B; ++i) {
+    const Sequence& s = *seqs[i];
+    const int64_t n = static_cast<int64_t>(s.ids.size());
+    auto ids = b.input_ids.accessor<int64_t, 2>();
+    auto mask = b.attention_mask.accessor<int64_t, 2>();
+    const std::vector<int64_t>* src[4] = {&s.speaking, &s.dst_update, &s.speaking_gen, &s.dst_gen};
+    for (int64_t t = 0; t < n; ++t) {
+      ids[i][t] = s.ids[t];
+      mask[i][t] = 1;
+    }
+    for (int k = 0; k < 4; ++k) {
+      auto a = labels[k]->accessor<int64_t, 2>();
+      for (int64_t t = 0; t < n; ++t) a[i][t] = (*src[k])[t];
+    }
+    b.counts += count_labels(s);
+    b.tokens += n;
+    b.clip_ids.push_back(s.clip_id);
+    if (!s.frame_index.empty()) {
+      const at::Tensor& cf = clip_frames[i];
+      int64_t hi = *std::max_element(s.frame_index.begin(), s.frame_index.end());
+      PROSPECT_CHECK(cf.defined() && cf.dim() == 2 && hi < cf.size(0),
+                     "clip {}: frame row {} requested but {} rows stored", s.clip_id, hi,
+                     cf.defined() ? cf.size(0) : 0);
+      at::Tensor idx = at::tensor(at::ArrayRef<int64_t>(s.frame_index), at::kLong);
+      frames.push_back(cf.index_select(0, idx).to(at::kFloat));
+    }
+  }
+  b.decision_index = positions((b.speaking_labels != kIgnore) | (b.dst_update_labels != kIgnore));
+  b.lm_index = positions((b.speaking_gen_labels != kIgnore) | (b.dst_gen_labels != kIgnore));
+  if (!frames.empty()) {
+    b.frames = at::cat(frames, 0);
+  } else {
+    int64_t D = clip_frames[0].defined() && clip_frames[0].dim() == 2 ? clip_frames[0].size(1) : 0;
+    b.frames = at::zeros({0, D}, at::kFloat);
+  }
+  return b;
+}
+
+}  // namespace prospect

@@ -1,0 +1,192 @@
+// Golden sequences: a hand-written clip through the plain template and a word tokenizer, so every id
+// and label below can be checked by hand (ids: <s>=0 <|eot|>=1 System:=2 User:=3 Assistant:=4 Dst:=5
+// S1->start=6 S1->complete=7 S2->start=8 hi=9 go=10 ok=11 State:=12 Current=13 step=14 states:=15 S1=16 S2=17
+// not_started=18 in_progress=19 completed=20 make=21 tea=22 ","=23, <image>=24).
+#include <gtest/gtest.h>
+
+#include "prospect/core/error.h"
+#include "prospect/seq/collate.h"
+#include "prospect/seq/labels.h"
+#include "seq/word_tokenizer.h"
+
+using namespace prospect;
+
+namespace {
+
+constexpr int64_t N = kIgnore;
+
+Turn turn(Role r, const std::string& text, double time, int64_t frame, std::vector<DstTransition> up = {}) {
+  Turn t;
+  t.role = r;
+  t.content = text;
+  t.updates = std::move(up);
+  t.time = time;
+  t.start_frame = frame;
+  t.end_frame = frame;
+  return t;
+}
+
+// Frames 10..17 at 1 fps. File order puts the DST update before the user turn at frame 12; the
+// stream must put the user first. Two updates share frame 15.
+Clip golden_clip() {
+  Clip c;
+  c.video_uid = "vid";
+  c.inferred_goal = "make tea";
+  c.start_frame_idx = 10;
+  c.end_frame_idx = 17;
+  c.fps = 1;
+  c.steps = {{"S1", "boil", 11.5, 15.5}, {"S2", "pour", 16, 17}};
+  Turn sys = turn(Role::System, "make tea", 0, 0);
+  sys.end_frame = 1;
+  c.conversation = {sys,
+                    turn(Role::Assistant, "hi", 11, 11),
+                    turn(Role::DstUpdate, "", 12, 12, {{"S1", "start"}}),
+                    turn(Role::User, "go", 12, 12),
+                    turn(Role::Assistant, "ok", 12.5, 12),
+                    turn(Role::DstUpdate, "", 15, 15, {{"S1", "complete"}}),
+                    turn(Role::DstUpdate, "", 15, 15, {{"S2", "start"}})};
+  return c;
+}
+
+struct Fixture {
+  testutil::WordTokenizer tok;
+  ChatTemplate tmpl = make_chat_template("plain", tok);
+  SeqOptions opt;
+  Fixture(int max_len) {
+    opt.image_id = 24;
+    opt.max_seq_len = max_len;
+  }
+};
+
+std::vector<int64_t> v64(std::vector<int32_t> v) { return {v.begin(), v.end()}; }
+
+}  // namespace
+
+TEST(Seq, ItemsOrderUserDstAssistant) {
+  Fixture f(1024);
+  auto items = stream_items(golden_clip(), f.opt);
+  std::vector<int> got;
+  for (auto& it : items) got.push_back(it.is_frame ? -static_cast<int>(it.frame) : it.turn);
+  EXPECT_EQ(got, (std::vector<int>{-10, -11, 1, -12, 3, 2, 4, -13, -14, -15, 5, 6, -16, -17}));
+}
+
+TEST(Seq, SingleWindowRate1) {
+  Fixture f(1024);
+  auto seqs = make_sequences(golden_clip(), f.tmpl, f.opt, Sampling{7, 0, 1.0});
+  ASSERT_EQ(seqs.size(), 1u);
+  const Sequence& s = seqs[0];
+  EXPECT_EQ(s.ids, (std::vector<int32_t>{0, 2, 21, 22, 1,                 // BOS, system turn
+                                         24, 24, 4, 9, 1,                 // f10 f11 assistant "hi"
+                                         24, 3, 10, 1, 5, 6, 1, 4, 11, 1, // f12 user, dst S1->start, assistant
+                                         24, 24, 24, 5, 7, 1, 5, 8, 1,    // f13 f14 f15 two updates
+                                         24, 24}));                       // f16 f17
+  EXPECT_EQ(s.frame_index, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+  //                                  BOS..system   f10 f11 A  hi eot f12 U  go eot D  S1 eot A  ok eot f13 f14 f15 D S1 eot D S2 eot f16 f17
+  EXPECT_EQ(s.speaking, (std::vector<int64_t>{N, N, N, N, N, 0, 1, N, N, 0, N, N, N, N, N, N, 1, N, N, 0, 0, 0, N, N, N, N, N, N, 0, 0, 0}));
+  EXPECT_EQ(s.dst_update, (std::vector<int64_t>{N, N, N, N, N, 0, 0, N, N, 0, N, N, N, 1, N, N, 0, N, N, 0, 0, 0, 1, N, N, 1, N, N, 0, 0, 0}));
+  EXPECT_EQ(s.speaking_gen, (std::vector<int64_t>{N, N, N, N, N, N, N, 9, 1, N, N, N, N, N, N, N, N, 11, 1, N, N, N, N, N, N, N, N, N, N, N, N}));
+  EXPECT_EQ(s.dst_gen, (std::vector<int64_t>{N, N, N, N, N, N, N, N, N, N, N, N, N, N, 6, 1, N, N, N, N, N, N, N, 7, 1, N, 8, 1, N, N, N}));
+  LabelCounts c = count_labels(s);
+  EXPECT_EQ(c.speaking_gen, 4);
+  EXPECT_EQ(c.dst_gen, 6);
+  EXPECT_EQ(c.speaking, 10);
+  EXPECT_EQ(c.dst_update, 13);
+}
+
+namespace {
+// The windowed golden (max_seq_len 30) at a sampling rate; K = the label of each idle frame 10, 13, 14, 16, 17.
+void check_windows(double rate, std::array<int64_t, 5> K) {
+  Fixture f(30);
+  auto seqs = make_sequences(golden_clip(), f.tmpl, f.opt, Sampling{7, 0, rate});
+  ASSERT_EQ(seqs.size(), 2u);
+  const Sequence& a = seqs[0];
+  const Sequence& b = seqs[1];
+  // window 1: BOS, system, state (all not started), then frames 10..12 and their turns
+  EXPECT_EQ(a.ids, (std::vector<int32_t>{0, 2, 21, 22, 1, 12, 13, 14, 15, 16, 18, 23, 17, 18, 1,
+                                         24, 24, 4, 9, 1, 24, 3, 10, 1, 5, 6, 1, 4, 11, 1}));
+  EXPECT_EQ(a.prefix_len, 15u);
+  EXPECT_EQ(a.first_frame, 10);
+  EXPECT_EQ(a.frame_index, (std::vector<int64_t>{0, 1, 2}));
+  std::vector<int64_t> P(15, N);  // the unsupervised prefix
+  auto cat = [&](std::vector<int64_t> body) {
+    std::vector<int64_t> v = P;
+    v.insert(v.end(), body.begin(), body.end());
+    return v;
+  };
+  EXPECT_EQ(a.speaking, cat({K[0], 1, N, N, 0, N, N, N, N, N, N, 1, N, N, 0}));
+  EXPECT_EQ(a.dst_update, cat({K[0], 0, N, N, 0, N, N, N, 1, N, N, 0, N, N, 0}));
+  EXPECT_EQ(a.speaking_gen, cat({N, N, 9, 1, N, N, N, N, N, N, N, N, 11, 1, N}));
+  EXPECT_EQ(a.dst_gen, cat({N, N, N, N, N, N, N, N, N, 6, 1, N, N, N, N}));
+  // window 2: the state after S1->start, then frames 13..17
+  EXPECT_EQ(b.ids, (std::vector<int32_t>{0, 2, 21, 22, 1, 12, 13, 14, 15, 16, 19, 23, 17, 18, 1,
+                                         24, 24, 24, 5, 7, 1, 5, 8, 1, 24, 24}));
+  EXPECT_EQ(b.first_frame, 13);
+  EXPECT_EQ(b.frame_index, (std::vector<int64_t>{3, 4, 5, 6, 7}));
+  EXPECT_EQ(b.speaking, cat({K[1], K[2], N, N, N, N, N, N, 0, K[3], K[4]}));
+  EXPECT_EQ(b.dst_update, cat({K[1], K[2], 1, N, N, 1, N, N, 0, K[3], K[4]}));
+  EXPECT_EQ(b.speaking_gen, cat({N, N, N, N, N, N, N, N, N, N, N}));
+  EXPECT_EQ(b.dst_gen, cat({N, N, N, 7, 1, N, 8, 1, N, N, N}));
+}
+}  // namespace
+
+TEST(Seq, WindowsRate1) { check_windows(1.0, {0, 0, 0, 0, 0}); }
+TEST(Seq, WindowsRate0) { check_windows(0.0, {N, N, N, N, N}); }
+// seed 7, epoch 0, clip "vid:10": the hash keeps idle frames 10, 13, 16 at rate 0.5 (checked by hand in Python)
+TEST(Seq, WindowsRateHalf) { check_windows(0.5, {0, 0, N, 0, N}); }
+
+TEST(Seq, SamplingIsOrderFree) {
+  Sampling s{7, 0, 0.5};
+  EXPECT_TRUE(keep_idle_frame(s, "vid:10", 10));
+  EXPECT_FALSE(keep_idle_frame(s, "vid:10", 14));
+  int kept = 0;
+  for (int f = 0; f < 10000; ++f) kept += keep_idle_frame(s, "vid:10", f);
+  EXPECT_NEAR(kept, 5000, 200);
+}
+
+TEST(Seq, NoDstTurnsAndSparseFrames) {
+  Fixture f(1024);
+  f.opt.dst_turns = false;
+  f.opt.frames = "turns";
+  auto s = make_sequences(golden_clip(), f.tmpl, f.opt, Sampling{})[0];
+  // frames inside some turn's range only: 11, 12 (turns are single-frame here); no Dst: tokens
+  EXPECT_EQ(s.ids, (std::vector<int32_t>{0, 2, 21, 22, 1, 24, 4, 9, 1, 24, 3, 10, 1, 4, 11, 1}));
+  EXPECT_EQ(s.frame_index, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(count_labels(s).dst_gen, 0);
+}
+
+TEST(Seq, TurnOutsideClipNamesIt) {
+  Fixture f(1024);
+  Clip c = golden_clip();
+  c.conversation[3].end_frame = 40;
+  try {
+    stream_items(c, f.opt);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("vid:10"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("40"), std::string::npos);
+  }
+}
+
+TEST(Seq, CollatePadsAndConcatenatesFrames) {
+  Fixture f(30);
+  auto seqs = make_sequences(golden_clip(), f.tmpl, f.opt, Sampling{7, 0, 1.0});
+  at::Tensor rows = at::arange(8 * 3, at::kFloat).reshape({8, 3});  // row r = frame 10 + r
+  Batch b = collate({&seqs[1], &seqs[0]}, {rows, rows}, 0);
+  EXPECT_EQ(b.input_ids.sizes(), (at::IntArrayRef{2, 30}));
+  EXPECT_EQ(b.attention_mask.sum().item<int64_t>(), 26 + 30);
+  EXPECT_EQ(b.attention_mask[0][25].item<int64_t>(), 1);
+  EXPECT_EQ(b.attention_mask[0][26].item<int64_t>(), 0);
+  EXPECT_EQ(b.speaking_gen_labels[0][29].item<int64_t>(), N);
+  EXPECT_EQ(b.input_ids[0][29].item<int64_t>(), 0);
+  // frames in <image> order: window 2 (rows 3..7), then window 1 (rows 0..2)
+  ASSERT_EQ(b.frames.size(0), 8);
+  std::vector<int64_t> order = {3, 4, 5, 6, 7, 0, 1, 2};
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(b.frames[i][0].item<float>(), order[i] * 3.0f);
+  EXPECT_EQ((b.input_ids == 24).sum().item<int64_t>(), 8);
+  LabelCounts c = count_labels(seqs[0]);
+  c += count_labels(seqs[1]);
+  EXPECT_EQ(b.counts.speaking, c.speaking);
+  EXPECT_EQ(b.counts.dst_gen, 6);
+  EXPECT_EQ(b.tokens, 56);
+  EXPECT_EQ(b.sequences, 2);
+}

@@ -1,0 +1,322 @@
+// The training loop end to end on a tiny synthetic dataset (CPU, 1 thread): resume is bitwise, a kill
+// while a checkpoint is written leaves `latest` loadable, the saved LM loads as a plain Llama with the
+// same logits, and bad input gives a clear message, the right exit code and no checkpoint overwritten.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "prospect/core/error.h"
+#include "prospect/data/store.h"
+#include "prospect/data/synth.h"
+#include "prospect/dist/signals.h"
+#include "prospect/model/dst_model.h"
+#include "prospect/model/safetensors.h"
+#include "prospect/seq/collate.h"
+#include "prospect/text/chat_template.h"
+#include "prospect/text/tokenizer.h"
+#include "prospect/train/checkpoint.h"
+#include "prospect/train/losses.h"
+#include "prospect/train/trainer.h"
+
+namespace fs = std::filesystem;
+using namespace prospect;
+
+namespace {
+
+const std::string kBin = PROSPECT_BINARY_DIR;
+
+// A small synthetic dataset (16 videos, 16-d features), made once for the whole binary.
+const std::string& tiny_data() {
+  static std::string dir = [] {
+    std::string d = kBin + "/test_train_data";
+    if (!fs::exists(d + "/tokenizer.model")) {
+      fs::remove_all(d);
+      SynthOptions o;
+      o.out = d;
+      o.videos = 16;
+      o.dim = 16;
+      synth_dataset(o);
+    }
+    return d;
+  }();
+  return dir;
+}
+
+Config tiny_config() {
+  Config c;
+  const std::string& d = tiny_data();
+  c.data.train = d + "/train.h5";
+  c.data.val = d + "/val.h5";
+  c.data.test = d + "/test.h5";
+  c.data.tokenizer = d + "/tokenizer.model";
+  c.data.max_seq_len = 256;
+  c.data.neg_frame_sampling_rate = 0.5;
+  c.model.hidden_size = 32;
+  c.model.intermediate_size = 64;
+  c.model.num_hidden_layers = 2;
+  c.model.num_attention_heads = 2;
+  c.model.num_key_value_heads = 1;
+  c.optim.warmup_steps = 3;
+  c.train.max_steps = 20;
+  c.train.micro_batch_size = 2;
+  c.train.grad_accum = 2;
+  c.train.save_every = 10;
+  c.train.val_every = 0;
+  c.train.threads = 1;
+  c.data.virtual_ranks = 2;
+  return c;
+}
+
+std::string fresh_dir(const std::string& name) {
+  std::string d = kBin + "/test_train_runs/" + name;
+  fs::remove_all(d);
+  return d;
+}
+
+void expect_same_tensors(const std::string& a, const std::string& b) {
+  TensorMap x = load_safetensors(a), y = load_safetensors(b);
+  ASSERT_EQ(x.size(), y.size()) << a;
+  for (auto& [k, t] : x) {
+    ASSERT_TRUE(y.count(k)) << k;
+    EXPECT_TRUE(at::equal(t, y[k])) << a << ": " << k << " differs";
+  }
+}
+
+// Runs prospect_train with arguments; returns the exit code, output in *out.
+int run_train(const std::vector<std::string>& args, std::string* out = nullptr) {
+  std::string cmd = kBin + "/prospect_train";
+  for (auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string text;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) text.append(buf, n);
+  int st = pclose(p);
+  if (out) *out = text;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+std::vector<std::string> tiny_args(const std::string& run_dir) {
+  const std::string& d = tiny_data();
+  return {"--run-dir", run_dir, "--data.train=" + d + "/train.h5", "--data.val=" + d + "/val.h5",
+          "--data.tokenizer=" + d + "/tokenizer.model", "--data.max_seq_len=256", "--model.hidden_size=32",
+          "--model.intermediate_size=64", "--model.num_hidden_layers=2", "--model.num_attention_heads=2",
+          "--model.num_key_value_heads=1", "--train.micro_batch_size=2", "--train.threads=1", "--train.val_every=0"};
+}
+
+// args with "--key=value" set (replacing an earlier value of that key: options may not repeat)
+std::vector<std::string> with(std::vector<std::string> args, const std::string& kv) {
+  std::string key = kv.substr(0, kv.find('=') + 1);
+  args.erase(std::remove_if(args.begin(), args.end(), [&](const std::string& a) { return a.rfind(key, 0) == 0; }),
+             args.end());
+  args.push_back(kv);
+  return args;
+}
+
+}  // namespace
+
+TEST(Trainer, ResumeIsBitwise) {
+  at::set_num_threads(1);
+  Config c = tiny_config();
+  std::string a = fresh_dir("straight"), b = fresh_dir("resumed");
+  EXPECT_EQ(run_training(c, {a, ""}), 0);
+
+  TrainArgs first{b, ""};
+  first.stop_after_step = 10;
+  EXPECT_THROW(run_training(c, first), StopRequested);
+  clear_stop_request();
+  EXPECT_EQ(fs::read_symlink(b + "/checkpoints/latest").string(), "step-000010");
+  EXPECT_EQ(run_training(c, {b, "auto"}), 0);
+
+  for (const char* f : {"model.safetensors", "prospect.safetensors", "optimizer.safetensors"})
+    expect_same_tensors(a + "/checkpoints/step-000020/" + f, b + "/checkpoints/step-000020/" + f);
+  // metrics.jsonl: 20 step records in both runs, with every field of SPEC §6
+  std::ifstream in(b + "/metrics.jsonl");
+  std::string line;
+  int steps = 0, vals = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("split")) {
+      ++vals;
+      for (const char* k : {"step", "speaking_f1", "dst_update_f1", "ppl_assistant", "ppl_dst"}) EXPECT_TRUE(j.contains(k)) << k;
+      continue;
+    }
+    ++steps;
+    for (const char* k : {"step", "loss", "loss_speaking_gen", "loss_speaking", "loss_dst_gen", "loss_dst_update", "lr",
+                          "grad_norm", "tokens", "sequences", "tokens_per_s", "step_time_s", "data_wait_s", "comm_s",
+                          "peak_rss_mb"})
+      EXPECT_TRUE(j.contains(k)) << k;
+    EXPECT_TRUE(std::isfinite(j["loss"].get<double>()));
+  }
+  EXPECT_EQ(steps, 20);
+  EXPECT_EQ(vals, 1);
+  // keep_last = 3 by default: 10 and 20 here
+  EXPECT_TRUE(fs::exists(b + "/checkpoints/step-000010/trainer.json"));
+  EXPECT_TRUE(fs::exists(b + "/checkpoints/tokenizer.model") == false);
+  EXPECT_TRUE(fs::exists(b + "/checkpoints/step-000020/tokenizer.model"));
+}
+
+TEST(Trainer, SavedLanguageModelLoadsAsPlainLlama) {
+  at::set_num_threads(1);
+  std::string run = kBin + "/test_train_runs/straight/checkpoints/step-000020";
+  if (!fs::exists(run)) GTEST_SKIP() << "needs ResumeIsBitwise";
+  DSTProActLlama dst = load_dst_model(run);
+  LlamaForCausalLM lm = load_llama(run);
+  at::Tensor ids = at::tensor({1, 5, 9, 30, 7, 2}, at::kLong).reshape({1, 6});
+  at::NoGradGuard g;
+  at::Tensor a = lm->forward(ids);
+  DSTOutput o = dst->forward(ids, at::ones_like(ids), at::zeros({0, dst->feature_dim}), at::arange(6),
+                             at::arange(6, at::kLong));
+  EXPECT_TRUE(at::allclose(a.reshape({6, -1}), o.lm_logits, 1e-6, 1e-6));
+}
+
+TEST(Trainer, KillDuringCheckpointLeavesLatestLoadable) {
+  std::string run = fresh_dir("killed");
+  auto args = tiny_args(run);
+  args.push_back("--train.save_every=1");
+  args.push_back("--train.max_steps=400");
+  // kill at several moments; after each, latest must load, and the next run resumes from it
+  for (int delay_ms : {1500, 2300, 2900, 3700}) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      std::vector<std::string> all = {kBin + "/prospect_train"};
+      for (auto& a : args) all.push_back(a);
+      all.push_back("--resume");
+      all.push_back("auto");
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      int devnull = ::open("/dev/null", O_WRONLY);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    std::string latest = latest_checkpoint(run);
+    if (latest.empty()) continue;  // killed before the first save
+    EXPECT_NO_THROW({
+      DSTProActLlama m = load_dst_model(latest);
+      load_safetensors(latest + "/optimizer.safetensors");
+      read_trainer_json(latest);
+    }) << latest;
+  }
+  EXPECT_FALSE(latest_checkpoint(run).empty());
+}
+
+TEST(Trainer, BadInputExitCodes) {
+  std::string out;
+  std::string base = fresh_dir("bad");
+  // unknown config key: usage, exit 2, named
+  EXPECT_EQ(run_train({"--run-dir", base + "/a", "--train.no_such_key=1"}, &out), 2);
+  EXPECT_NE(out.find("no_such_key"), std::string::npos) << out;
+
+  // missing tokenizer: exit 1, path named
+  auto args = with(tiny_args(base + "/b"), "--data.tokenizer=" + base + "/missing.model");
+  EXPECT_EQ(run_train(args, &out), 1);
+  EXPECT_NE(out.find("missing.model"), std::string::npos) << out;
+
+  // not a store: exit 1, path named
+  fs::create_directories(base);
+  std::ofstream(base + "/junk.h5") << "not hdf5";
+  args = with(tiny_args(base + "/c"), "--data.train=" + base + "/junk.h5");
+  EXPECT_EQ(run_train(args, &out), 1);
+  EXPECT_NE(out.find("junk.h5"), std::string::npos) << out;
+
+  // a finished run, then: non-empty folder without --resume (2), a model key against the checkpoint (2)
+  std::string good = base + "/good";
+  args = with(tiny_args(good), "--train.max_steps=2");
+  ASSERT_EQ(run_train(args, &out), 0) << out;
+  std::string latest = fs::read_symlink(good + "/checkpoints/latest").string();
+  EXPECT_EQ(run_train(args, &out), 2);
+  EXPECT_NE(out.find("not empty"), std::string::npos) << out;
+  auto resumed = with(with(with(args, "--resume=auto"), "--model.hidden_size=64"), "--train.max_steps=4");
+  EXPECT_EQ(run_train(resumed, &out), 2);
+  EXPECT_NE(out.find("model.hidden_size"), std::string::npos) << out;
+
+  // NaN frames: every step non-finite -> exit 1 after train.max_bad_steps; the checkpoint is untouched
+  {
+    Store src(tiny_data() + "/train.h5");
+    StoreWriter w(base + "/nan.h5", src.embedding_dim(), src.fps(), "synthetic", false);
+    for (int64_t c = 0; c < src.num_clips(); ++c) {
+      std::vector<float> rows(src.clip_rows(c) * src.embedding_dim(), std::nanf(""));
+      w.add_clip(src.clip(c), rows.data(), src.clip_rows(c));
+    }
+    w.close();
+  }
+  auto nan = with(with(with(with(args, "--resume=auto"), "--train.max_steps=20"), "--train.max_bad_steps=3"),
+                  "--data.train=" + base + "/nan.h5");
+  auto before = fs::last_write_time(good + "/checkpoints/" + latest + "/model.safetensors");
+  EXPECT_EQ(run_train(nan, &out), 1);
+  EXPECT_NE(out.find("non-finite"), std::string::npos) << out;
+  EXPECT_EQ(fs::read_symlink(good + "/checkpoints/latest").string(), latest);
+  EXPECT_EQ(fs::last_write_time(good + "/checkpoints/" + latest + "/model.safetensors"), before);
+}
+
+TEST(Trainer, ConfigsParse) {
+  for (const char* f : {"configs/demo.ini", "configs/llama3_2_1b_siglip.ini"}) {
+    Config c;
+    EXPECT_NO_THROW(load_ini_file(std::string(PROSPECT_SOURCE_DIR) + "/" + f, c)) << f;
+    EXPECT_NO_THROW(check_config(c)) << f;
+  }
+}
+
+// SPEC §5 with the real model: 4 micro-batches of one clip each, every one divided by the step's
+// global counts, give the loss and gradients of one batch of the 4 clips (relative difference <= 1e-6).
+TEST(Trainer, AccumulationEqualsOneBatchWithTheRealModel) {
+  at::set_num_threads(1);
+  Config c = tiny_config();
+  std::unique_ptr<Tokenizer> tok = load_tokenizer(c.data.tokenizer);
+  ChatTemplate tmpl = make_chat_template("plain", *tok);
+  Store store(c.data.train);
+  ModelConfig mc = c.model;
+  auto make = [&] { return make_dst_model_scratch(mc, tok->vocab_size(), store.embedding_dim(), 7); };
+  DSTProActLlama big = make(), small = make();
+  SeqOptions opt = seq_options(c.data, static_cast<int32_t>(big->image_token_id), store.fps());
+  std::vector<Sequence> seqs;
+  std::vector<at::Tensor> frames;
+  for (int64_t k = 0; k < 4; ++k) {
+    Sequence s = make_sequences(store.clip(k), tmpl, opt, Sampling{1, 0, 0.3 * k})[0];  // label counts differ
+    at::Tensor rows = at::empty({store.clip_rows(k), store.embedding_dim()});
+    store.read_clip(k, rows.data_ptr<float>());
+    seqs.push_back(s);
+    frames.push_back(rows);
+  }
+  std::vector<const Sequence*> all;
+  for (auto& s : seqs) all.push_back(&s);
+  auto loss_of = [&](DSTProActLlama& m, const Batch& b, const LabelCounts& g) {
+    DSTOutput o = m->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
+    return compute_loss(o.speaking_logits, o.dst_logits, o.lm_logits, b, g, c.loss).loss;
+  };
+  Batch whole = collate(all, frames, 0);
+  at::Tensor lb = loss_of(big, whole, whole.counts);
+  lb.backward();
+  double total = 0;
+  for (int k = 0; k < 4; ++k) {
+    at::Tensor l = loss_of(small, collate({all[k]}, {frames[k]}, 0), whole.counts);
+    l.backward();
+    total += l.item<double>();
+  }
+  EXPECT_LE(std::abs(total - lb.item<double>()) / std::abs(lb.item<double>()), 1e-6);
+  auto pb = big->named_parameters();
+  auto ps = small->named_parameters();
+  double worst = 0;
+  for (auto& kv : pb) {
+    at::Tensor a = ps[kv.key()].grad(), b = kv.value().grad();
+    worst = std::max(worst, (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-8));
+  }
+  EXPECT_LE(worst, 1e-6);
+}
