@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "prospect/model/llama.h"
-#include "prospect/train/adamw_kernel.h"
+#include "prospect/train/optim.h"
 
 using nlohmann::json;
 
@@ -66,26 +66,14 @@ double step_flops(const Shape& s) {
 json time_cpp(const Shape& s, int warmup, int steps) {
   at::manual_seed(0);
   prospect::LlamaForCausalLM m(s.cfg);
-  // AdamW (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight decay 0.01 on matrices) with the single-pass
-  // update; gradients are reset to none between steps (as set_to_none in Python), so backward assigns
+  // The project's AdamW (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight decay 0.01 on matrices, as the Python
+  // side). Gradients are reset to none between steps (as set_to_none in Python), so backward assigns
   // them rather than accumulating into zeroed buffers.
-  std::vector<at::Tensor> params = m->parameters(), exp_avg, exp_avg_sq;
-  for (auto& p : params) {
-    exp_avg.push_back(at::zeros_like(p));
-    exp_avg_sq.push_back(at::zeros_like(p));
-  }
-  int64_t t = 0;
-  auto adamw_step = [&]() {
-    at::NoGradGuard ng;
-    ++t;
-    for (size_t i = 0; i < params.size(); ++i) {
-      at::Tensor& p = params[i];
-      if (!p.grad().defined()) continue;
-      prospect::AdamWStep st{1e-4, 0.9, 0.999, 1e-8, p.dim() >= 2 ? 0.01 : 0.0,
-                             1.0 - std::pow(0.9, static_cast<double>(t)), 1.0 - std::pow(0.999, static_cast<double>(t))};
-      prospect::adamw_update_(p, p.grad(), exp_avg[i], exp_avg_sq[i], st);
-    }
-  };
+  prospect::NamedParams named;
+  for (auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
+  prospect::OptimConfig oc;
+  oc.lr = 1e-4, oc.beta1 = 0.9, oc.beta2 = 0.999, oc.eps = 1e-8, oc.weight_decay = 0.01;
+  prospect::AdamW opt(named, oc);
   at::Tensor ids = at::randint(0, s.cfg.vocab_size, {s.batch, s.seq + 1}, at::kLong);
   at::Tensor inp = ids.narrow(1, 0, s.seq), tgt = ids.narrow(1, 1, s.seq).reshape({-1});
   std::vector<double> wall, cpu;
@@ -94,9 +82,9 @@ json time_cpp(const Shape& s, int warmup, int steps) {
     double t0 = now(), c0 = cpu_now();
     at::Tensor logits = m->forward(inp);
     at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, s.cfg.vocab_size}), tgt);
-    for (auto& p : params) p.mutable_grad() = at::Tensor();
+    for (auto& [name, p] : named) p.mutable_grad() = at::Tensor();
     loss.backward();
-    adamw_step();
+    opt.step(1e-4);
     double dt = now() - t0, dc = cpu_now() - c0;
     if (i == 0) first = loss.item<double>();
     if (i >= warmup) {

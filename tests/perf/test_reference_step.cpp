@@ -1,11 +1,11 @@
 // One training step (loss and every gradient) of the C++ model equals the PyTorch eager reference
 // (tools/reference/torch_model.py, computed in float64) within 1e-5 relative (SPEC §9), on a batch with
-// right padding, grouped-query attention and labels at some positions only.
+// right padding, grouped-query attention and labels at some positions only: the plain Llama with a CE
+// loss, and the DST model with the project's loss (BCE and focal, checkpointed or not).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/nn/functional/loss.h>
-#include <torch/nn/functional/activation.h>
 
 #include <array>
 #include <cstdio>
@@ -16,6 +16,7 @@
 #include "perf/step_dump.h"
 #include "prospect/model/dst_model.h"
 #include "prospect/model/llama.h"
+#include "prospect/train/losses.h"
 
 namespace fs = std::filesystem;
 
@@ -29,9 +30,9 @@ fs::path temp_dir(const std::string& name) {
 }
 
 // Runs check_step.py on dir; returns its JSON report (exit status in "exit").
-nlohmann::json check_step(const fs::path& dir) {
+nlohmann::json check_step(const fs::path& dir, const std::string& args = "") {
   std::string cmd = "/usr/bin/python3 " + std::string(PROSPECT_SOURCE_DIR) + "/tools/reference/check_step.py " +
-                    dir.string();
+                    dir.string() + " " + args;
   FILE* f = popen(cmd.c_str(), "r");
   EXPECT_NE(f, nullptr);
   std::string out;
@@ -106,8 +107,9 @@ void plain_llama_step(bool tied) {
 }
 
 // The DST model's step: projector output replacing the <image> rows, both heads, the LM head at the LM
-// positions only, and the four SPEC §5 terms (sums over labelled positions / global counts, BCE).
-void dst_step(bool checkpointing) {
+// positions only, and the project's loss (compute_loss: the four SPEC §5 terms, sums over labelled
+// positions / global counts, BCE or focal, weighted).
+void dst_step(bool checkpointing, const std::string& decision) {
   at::set_num_threads(1);
   at::manual_seed(checkpointing ? 21 : 23);
   prospect::LlamaConfig c;
@@ -143,27 +145,28 @@ void dst_step(bool checkpointing) {
   int64_t i = 0;
   for (auto* l : {&speaking_gen, &speaking, &dst_gen, &dst_update}) counts[i++] = (*l != -100).sum().item<int64_t>() + 3;
 
-  at::Tensor decision = prospect::flat_index((speaking != -100).logical_or(dst_update != -100));
+  at::Tensor decision_index = prospect::flat_index((speaking != -100).logical_or(dst_update != -100));
   at::Tensor lm = prospect::flat_index((speaking_gen != -100).logical_or(dst_gen != -100));
-  prospect::DSTOutput out = m->forward(ids, mask, frames, decision, lm);
-  auto ce = [&](const at::Tensor& lab) {
-    return at::cross_entropy_loss(out.lm_logits, lab.reshape({-1}).index_select(0, lm), {}, at::Reduction::Sum);
-  };
-  auto bce = [&](const at::Tensor& logits, const at::Tensor& lab) {
-    at::Tensor y = lab.reshape({-1}).index_select(0, decision);
-    at::Tensor keep = (y != -100).to(at::kFloat);
-    return (at::binary_cross_entropy_with_logits(logits, y.clamp_min(0).to(at::kFloat), {}, {}, at::Reduction::None) * keep).sum();
-  };
-  at::Tensor loss = ce(speaking_gen) / static_cast<double>(counts[0]) + bce(out.speaking_logits, speaking) / static_cast<double>(counts[1]) +
-                    ce(dst_gen) / static_cast<double>(counts[2]) + bce(out.dst_logits, dst_update) / static_cast<double>(counts[3]);
+  prospect::DSTOutput out = m->forward(ids, mask, frames, decision_index, lm);
+  prospect::Batch b;
+  b.input_ids = ids, b.attention_mask = mask, b.frames = frames;
+  b.speaking_labels = speaking, b.dst_update_labels = dst_update;
+  b.speaking_gen_labels = speaking_gen, b.dst_gen_labels = dst_gen;
+  b.decision_index = decision_index, b.lm_index = lm;
+  prospect::LabelCounts global;
+  global.speaking_gen = counts[0], global.speaking = counts[1], global.dst_gen = counts[2], global.dst_update = counts[3];
+  prospect::LossConfig lc;
+  lc.decision = decision;
+  lc.w_speaking_gen = 1.0, lc.w_speaking = 0.5, lc.w_dst_gen = 2.0, lc.w_dst_update = 1.5;
+  at::Tensor loss = prospect::compute_loss(out.speaking_logits, out.dst_logits, out.lm_logits, b, global, lc).loss;
   loss.backward();
 
-  fs::path dir = temp_dir(checkpointing ? "dst_checkpointed" : "dst_plain");
+  fs::path dir = temp_dir(std::string(checkpointing ? "dst_checkpointed_" : "dst_plain_") + decision);
   prospect::save_dst_model(m, dir.string());
   prospect::test::save_step_batch((dir / "batch.safetensors").string(), ids, mask, frames, speaking_gen, speaking,
                                   dst_gen, dst_update, counts);
   prospect::test::save_step_grads((dir / "cpp.safetensors").string(), loss, *m);
-  nlohmann::json r = check_step(dir);
+  nlohmann::json r = check_step(dir, "--decision " + decision + " --weights 1,0.5,2,1.5");
   ASSERT_TRUE(r.contains("ok")) << r.dump(1);
   EXPECT_EQ(r["exit"], 0) << r.dump(1);
   EXPECT_TRUE(r["missing"].empty()) << r.dump(1);
@@ -178,7 +181,8 @@ void dst_step(bool checkpointing) {
 
 }  // namespace
 
-TEST(ReferenceStep, DSTModelMatchesPyTorch) { dst_step(false); }
-TEST(ReferenceStep, DSTModelCheckpointedMatchesPyTorch) { dst_step(true); }
+TEST(ReferenceStep, DSTModelBceMatchesPyTorch) { dst_step(false, "bce"); }
+TEST(ReferenceStep, DSTModelFocalMatchesPyTorch) { dst_step(false, "focal"); }
+TEST(ReferenceStep, DSTModelCheckpointedMatchesPyTorch) { dst_step(true, "bce"); }
 TEST(ReferenceStep, PlainLlamaUntiedMatchesPyTorch) { plain_llama_step(false); }
 TEST(ReferenceStep, PlainLlamaTiedMatchesPyTorch) { plain_llama_step(true); }
