@@ -71,6 +71,10 @@ def train_step_section(r):
                    f"{fmt(p.get('tokens_per_s', '-'))} | {fmt(p.get('pct_of_matmul_peak', '-'))} | "
                    f"{fmt(c.get('pct_of_matmul_peak_cpu_time', '-'))} | {fmt(p.get('pct_of_matmul_peak_cpu_time', '-'))} | "
                    f"{fmt(s.get('cpp_speedup_vs_python', '-'))} | {fmt(s.get('cpp_speedup_vs_python_cpu_time', '-'))} |")
+    for name, s in r.items():
+        if isinstance(s, dict) and s.get("cpp_speedup_vs_python_per_round"):
+            out += ["", f"{name}: C++/Python ratio of each alternating round (wall, best step of each side): "
+                        + fmt(s["cpp_speedup_vs_python_per_round"])]
     if r.get("note"):
         out += ["", r["note"]]
     return "\n".join(out)
