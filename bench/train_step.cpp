@@ -10,10 +10,12 @@
 //
 //   bench_train_step [--threads 2] [--steps 3] [--rounds 3] [--layers1b 2] [--quick] [--no-python]
 //                    [--out bench/results/train_step.json]
+// --profile: one more C++ step per shape under the LibTorch profiler; its top ops go into the JSON.
 // --rounds: alternating C++/Python rounds on the demo shape (the 1B shape runs one round).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <sys/resource.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/nn/functional/loss.h>
 
 #include <algorithm>
@@ -22,6 +24,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -65,7 +69,10 @@ double step_flops(const Shape& s) {
   return 6.0 * n * tokens + 12.0 * c.num_hidden_layers * H * s.seq * tokens;
 }
 
-json time_cpp(const Shape& s, int warmup, int steps) {
+json profile_step(prospect::LlamaForCausalLM& m, prospect::AdamW& opt, const prospect::NamedParams& named,
+                  const at::Tensor& inp, const at::Tensor& tgt, int64_t vocab);
+
+json time_cpp(const Shape& s, int warmup, int steps, bool profile) {
   at::manual_seed(0);
   prospect::LlamaForCausalLM m(s.cfg);
   // The project's AdamW (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight decay 0.01 on matrices, as the Python
@@ -95,7 +102,48 @@ json time_cpp(const Shape& s, int warmup, int steps) {
     }
     std::fprintf(stderr, "  c++ %s step %d: %.3f s (cpu %.3f s)\n", s.name.c_str(), i, dt, dc);
   }
-  return {{"step_s", wall}, {"cpu_s", cpu}, {"loss", first}};
+  json out = {{"step_s", wall}, {"cpu_s", cpu}, {"loss", first}};
+  if (profile) out["profile"] = profile_step(m, opt, named, inp, tgt, s.cfg.vocab_size);
+  return out;
+}
+
+// One more step under LibTorch's profiler: the ops with the largest summed time (outermost ATen calls
+// only, so nested calls are not counted twice), as a share of the step.
+json profile_step(prospect::LlamaForCausalLM& m, prospect::AdamW& opt, const prospect::NamedParams& named,
+                  const at::Tensor& inp, const at::Tensor& tgt, int64_t vocab) {
+  std::stringstream trace;
+  {
+    torch::autograd::profiler::RecordProfile guard(trace);
+    for (auto& [name, p] : named) p.mutable_grad() = at::Tensor();
+    at::Tensor loss = at::cross_entropy_loss(m->forward(inp).reshape({-1, vocab}), tgt);
+    loss.backward();
+    opt.step(1e-4);
+  }
+  json events = json::parse(trace.str(), nullptr, false);
+  if (!events.is_array()) return {{"error", "unreadable profiler trace"}};
+  // Per thread, keep only events not inside another event of the same thread.
+  std::map<std::string, double> total;
+  std::vector<json> evs;
+  for (auto& e : events)
+    if (e.value("ph", "") == "X") evs.push_back(e);
+  std::sort(evs.begin(), evs.end(), [](const json& a, const json& b) { return a["ts"].get<double>() < b["ts"].get<double>(); });
+  std::map<std::string, double> open_until;
+  double sum = 0;
+  for (auto& e : evs) {
+    std::string tid = e.contains("tid") ? e["tid"].dump() : "0";
+    double ts = e["ts"].get<double>(), dur = e.value("dur", 0.0);
+    if (ts < open_until[tid]) continue;
+    open_until[tid] = ts + dur;
+    total[e.value("name", "?")] += dur;
+    sum += dur;
+  }
+  std::vector<std::pair<double, std::string>> v;
+  for (auto& [n, d] : total) v.emplace_back(d, n);
+  std::sort(v.rbegin(), v.rend());
+  json top = json::array();
+  for (size_t i = 0; i < v.size() && i < 15; ++i)
+    top.push_back({{"op", v[i].second}, {"ms", v[i].first / 1e3}, {"pct", 100.0 * v[i].first / sum}});
+  return {{"top_ops", top}, {"traced_ms", sum / 1e3}};
 }
 
 json time_python(const std::string& python, const Shape& s, int warmup, int steps, int threads) {
@@ -143,7 +191,7 @@ double matmul_peak(int64_t n, json* rec) {
 
 int main(int argc, char** argv) {
   int threads = 2, steps = 3, warmup = 1, layers1b = 2, rounds = 3;
-  bool quick = false, skip_python = false;
+  bool quick = false, skip_python = false, profile = false;
   std::string out = "bench/results/train_step.json", python = "/usr/bin/python3";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -160,8 +208,9 @@ int main(int argc, char** argv) {
     else if (a == "--python") python = next();
     else if (a == "--quick") quick = true;
     else if (a == "--no-python") skip_python = true;
+    else if (a == "--profile") profile = true;
     else {
-      std::cerr << "usage: bench_train_step [--threads N] [--steps N] [--warmup N] [--layers1b N] [--rounds N] [--quick] "
+      std::cerr << "usage: bench_train_step [--threads N] [--steps N] [--warmup N] [--layers1b N] [--rounds N] [--quick] [--profile] "
                    "[--no-python] [--out FILE] [--python EXE]\n";
       return 2;
     }
@@ -197,10 +246,11 @@ int main(int argc, char** argv) {
     json cpp = {{"step_s", json::array()}, {"cpu_s", json::array()}}, py, round_ratio = json::array();
     for (int r = 0; r < nr; ++r) {
       std::fprintf(stderr, "%s round %d: C++\n", s.name.c_str(), r);
-      json c = time_cpp(s, warmup, steps);
+      json c = time_cpp(s, warmup, steps, profile && r == nr - 1);
       for (auto& x : c["step_s"]) cpp["step_s"].push_back(x);
       for (auto& x : c["cpu_s"]) cpp["cpu_s"].push_back(x);
       cpp["loss"] = c["loss"];
+      if (c.contains("profile")) cpp["profile"] = c["profile"];
       if (skip_python) continue;
       std::fprintf(stderr, "%s round %d: Python\n", s.name.c_str(), r);
       json p = time_python(python, s, warmup, steps, threads);

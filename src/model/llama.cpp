@@ -169,10 +169,11 @@ std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const
 
 namespace {
 // x [B, T, heads, hd] -> x * cos + rotate_half(x) * sin, where sin_signed already carries rotate_half's
-// sign (-sin on the first half): rotate_half(x) * sin = cat(x2, x1) * sin_signed, one op fewer each way.
+// sign (-sin on the first half): rotate_half(x) * sin = cat(x2, x1) * sin_signed = roll(x, hd/2) *
+// sin_signed. roll's backward is one roll; cat of two narrows would cost two zero-filled full-size
+// tensors (SliceBackward) in backward.
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin_signed) {
-  int64_t h = x.size(-1) / 2;
-  return x * cos + at::cat({x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1) * sin_signed;
+  return x * cos + at::roll(x, {x.size(-1) / 2}, {-1}) * sin_signed;
 }
 
 // The per-forward tables of BlockInputs (see llama.h) from cos, sin and mask.
@@ -250,9 +251,10 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const BlockInputs& i
   at::Tensor qg = q.reshape({B, n_kv_heads, rep * T, head_size});
   // Scores (already scaled) and softmax in fp32, as HF's eager path upcasts, whatever the compute dtype.
   at::Tensor scores = at::matmul(qg, k.transpose(2, 3)).to(at::kFloat);  // [B, n_kv, rep*T, S]
-  // In place: matmul's backward does not need its output, and the add's backward is the identity.
-  scores.view({B, n_kv_heads, rep, T, S}).add_(in.bias.unsqueeze(1));
-  at::Tensor p = at::softmax(scores, -1).to(q.scalar_type());
+  // Out of place: the add's backward passes the gradient through (an in-place add on this view would
+  // cost a CopySlices clone of the whole score gradient in backward).
+  scores = scores.view({B, n_kv_heads, rep, T, S}) + in.bias.unsqueeze(1);
+  at::Tensor p = at::softmax(scores, -1).to(q.scalar_type()).view({B, n_kv_heads, rep * T, S});
   at::Tensor o = at::matmul(p, v).view({B, n_heads, T, head_size}).transpose(1, 2).reshape({B, T, n_heads * head_size});
   return o_proj(o);
 }
