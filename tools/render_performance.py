@@ -75,6 +75,12 @@ def train_step_section(r):
         if isinstance(s, dict) and s.get("cpp_speedup_vs_python_per_round"):
             out += ["", f"{name}: C++/Python ratio of each alternating round (wall, best step of each side): "
                         + fmt(s["cpp_speedup_vs_python_per_round"])]
+    for name, s in r.items():
+        prof = s.get("cpp", {}).get("profile") if isinstance(s, dict) else None
+        if prof and prof.get("top_ops"):
+            out += ["", f"C++ step profile, {name} (one step under the LibTorch profiler, outermost ops, "
+                        f"{fmt(prof.get('traced_ms'))} ms traced):", "", "| op | ms | % |", "|---|---|---|"]
+            out += [f"| `{o['op']}` | {fmt(float(o['ms']))} | {fmt(float(o['pct']))} |" for o in prof["top_ops"]]
     if r.get("note"):
         out += ["", r["note"]]
     return "\n".join(out)
