@@ -4,6 +4,7 @@
 #include <torch/cuda.h>
 
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -125,6 +126,21 @@ struct StepData {
   int64_t next_epoch = 0, next_epoch_step = 0;
 };
 
+// bf16 autocast around forwards on CUDA (fp32 master weights and optimizer state stay as they are)
+struct Autocast {
+  bool on;
+  explicit Autocast(bool on) : on(on) {
+    if (!on) return;
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  }
+  ~Autocast() {
+    if (!on) return;
+    at::autocast::set_enabled(false);
+    at::autocast::clear_cache();
+  }
+};
+
 struct Batchify {
   Batch operator()(Batch b, const at::Device& d) const {
     for (at::Tensor* t : {&b.input_ids, &b.attention_mask, &b.frames, &b.decision_index, &b.lm_index})
@@ -197,6 +213,7 @@ int run_training(const Config& cfg, const TrainArgs& args) {
   const at::Device device = cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
   model->to(device);
   model->train();
+  const bool bf16 = cuda && (cfg.model.dtype == "bf16" || cfg.model.dtype == "auto");
   NamedParams all_params, trainable;
   for (auto& p : model->named_parameters()) {
     all_params.emplace_back(p.key(), p.value());
@@ -287,6 +304,7 @@ int run_training(const Config& cfg, const TrainArgs& args) {
     TeacherForcedCounts c;
     for (const Batch& vb : val_batches) {
       Batch b = Batchify()(vb, device);
+      Autocast ac(bf16);
       DSTOutput out = model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
       c += teacher_forced_counts(out.speaking_logits, out.dst_logits, out.lm_logits, b, cfg.eval.speak_threshold,
                                  cfg.eval.dst_threshold);
@@ -340,7 +358,11 @@ int run_training(const Config& cfg, const TrainArgs& args) {
     for (size_t k = 0; k < d->batches.size(); ++k) {
       if (reducer) reducer->set_sync(k + 1 == d->batches.size());
       Batch b = Batchify()(std::move(d->batches[k]), device);
-      DSTOutput out = model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
+      DSTOutput out;
+      {
+        Autocast ac(bf16);
+        out = model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
+      }
       LossTerms L = compute_loss(out.speaking_logits, out.dst_logits, out.lm_logits, b, global, cfg.loss);
       L.loss.backward();
       parts[0] += L.loss.item<double>();

@@ -39,12 +39,17 @@ const std::string& tiny_data() {
   static std::string dir = [] {
     std::string d = kBin + "/test_train_data";
     if (!fs::exists(d + "/tokenizer.model")) {
-      fs::remove_all(d);
+      // written aside and renamed: test processes running in parallel never see half a dataset
+      std::string tmp = d + ".tmp." + std::to_string(getpid());
+      fs::remove_all(tmp);
       SynthOptions o;
-      o.out = d;
+      o.out = tmp;
       o.videos = 16;
       o.dim = 16;
       synth_dataset(o);
+      std::error_code ec;
+      fs::rename(tmp, d, ec);
+      if (ec) fs::remove_all(tmp);
     }
     return d;
   }();
@@ -167,8 +172,11 @@ TEST(Trainer, ResumeIsBitwise) {
 
 TEST(Trainer, SavedLanguageModelLoadsAsPlainLlama) {
   at::set_num_threads(1);
-  std::string run = kBin + "/test_train_runs/straight/checkpoints/step-000020";
-  if (!fs::exists(run)) GTEST_SKIP() << "needs ResumeIsBitwise";
+  Config c = tiny_config();
+  c.train.max_steps = 3;
+  std::string dir = fresh_dir("plain_llama");
+  ASSERT_EQ(run_training(c, {dir, ""}), 0);
+  std::string run = dir + "/checkpoints/step-000003";
   DSTProActLlama dst = load_dst_model(run);
   LlamaForCausalLM lm = load_llama(run);
   at::Tensor ids = at::tensor({1, 5, 9, 30, 7, 2}, at::kLong).reshape({1, 6});
@@ -319,4 +327,39 @@ TEST(Trainer, AccumulationEqualsOneBatchWithTheRealModel) {
     worst = std::max(worst, (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-8));
   }
   EXPECT_LE(worst, 1e-6);
+}
+
+// SIGTERM (Slurm's --signal): the run stops at the next step boundary, checkpoints, exits 3; the
+// checkpoint is the step it stopped at, and --resume auto continues from there.
+TEST(Trainer, SigtermCheckpointsAndExits3) {
+  std::string run = fresh_dir("sigterm");
+  auto args = with(tiny_args(run), "--train.max_steps=100000");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<std::string> all = {kBin + "/prospect_train"};
+    for (auto& a : args) all.push_back(a);
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  // wait for the first steps to be logged, then signal
+  for (int i = 0; i < 600 && !fs::exists(run + "/metrics.jsonl"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  kill(pid, SIGTERM);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 3);
+  std::string latest = latest_checkpoint(run);
+  ASSERT_FALSE(latest.empty());
+  int64_t step = read_trainer_json(latest)["step"].get<int64_t>();
+  EXPECT_GT(step, 0);
+  EXPECT_EQ(fs::path(latest).filename().string(), checkpoint_name(step));
 }

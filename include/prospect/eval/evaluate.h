@@ -1,0 +1,61 @@
+// prospect_eval's work (SPEC §8): a checkpoint streamed over a split's clips, sharded round-robin by
+// clip index over the ranks; rank 0 gathers the per-clip results, sums them in clip-id order and
+// writes eval.json, predictions.jsonl and the printed table. Nothing written depends on the number of
+// ranks.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "prospect/core/config.h"
+#include "prospect/eval/report.h"
+
+namespace prospect {
+class Communicator;
+struct LlamaConfig;
+}
+
+namespace prospect::eval {
+
+struct EvalSetup {
+  Config cfg;                  // the effective configuration (data.*, eval.*)
+  std::string checkpoint;      // a model folder of ours (config.json, model.safetensors, prospect.safetensors)
+  std::string split = "test";  // recorded in eval.json
+  std::string store_path;      // the split's store
+  std::string tokenizer_path;  // the checkpoint's tokenizer file
+  std::string template_name;   // the checkpoint's template
+  int64_t checkpoint_step = -1;
+  std::string out_dir;         // "" writes nothing
+};
+
+// The `config` block of eval.json: what the numbers depend on, no paths, no world size.
+nlohmann::json eval_config_json(const EvalSetup& s);
+
+// The model.* shape keys of the configuration against the checkpoint's model: UsageError naming the
+// first key that differs (the checkpoint defines the model).
+void check_model_shape(const ModelConfig& cfg, const LlamaConfig& model, const std::string& dir);
+
+// Streams every clip of this rank, gathers on rank 0 and writes the outputs there. Returns the
+// combined result on rank 0, nullopt elsewhere. Errors (prospect::Error): a store that is missing or
+// not a store, embeddings whose dimension is not the model's feature_dim, a tokenizer that does not
+// fit the model's vocabulary; each names the file.
+std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm);
+
+// Teacher-forced evaluation (--mode teacher-forced): the reference stream of every clip in the
+// windows of SPEC §3, one forward each; decision P/R/F1 at eval.speak_threshold / eval.dst_threshold
+// over every labelled decision point and the perplexity of assistant and DST turns. Per-clip sums are
+// added on rank 0 in clip-id order. With sweep, also the F1-optimal threshold of each head. Writes
+// teacher_forced.json into out_dir on rank 0 and returns its JSON there (null elsewhere).
+nlohmann::ordered_json evaluate_teacher_forced(const EvalSetup& s, Communicator& comm, bool sweep);
+
+// The probability threshold with the best F1 for logits against 0/1 labels, as the midpoint between
+// consecutive distinct sigmoid values (ties in F1: the highest threshold). nullopt without positives.
+struct ThresholdChoice {
+  double threshold = 0.5;
+  double f1 = 0, precision = 0, recall = 0;
+};
+std::optional<ThresholdChoice> best_f1_threshold(const std::vector<float>& logits, const std::vector<uint8_t>& labels);
+
+}  // namespace prospect::eval

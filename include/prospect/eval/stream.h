@@ -1,0 +1,113 @@
+// Streaming evaluation of one clip as a deployed assistant runs it (SPEC §8): BOS and the system
+// turn, then frame by frame with a growing context (a KV cache underneath); reference user turns are
+// input; at every decision point (SPEC §3) the DST head is asked first, then the speaking head, and a
+// turn is generated greedily when one fires. Generated turns stay in the context, reference assistant
+// and DST turns are never shown. The loop talks to the model through StreamModel only, so it is
+// tested with a scripted model and runs unchanged on DSTProActLlama + KVCache. No tensors here.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "prospect/data/clip.h"
+#include "prospect/eval/metrics.h"
+
+namespace prospect::eval {
+
+// One growing context. Every call appends to it; the heads are read at the last position fed.
+class StreamModel {
+ public:
+  virtual ~StreamModel() = default;
+  virtual void reset() = 0;                                      // an empty context
+  virtual void feed_tokens(const std::vector<int32_t>& ids) = 0;
+  virtual void feed_frame(const float* embedding) = 0;          // one <image> token with its features
+  // Tokens and frames in one go (a negative id stands for the next row of `frames`), as a re-encoded
+  // window is fed. The default feeds them one call at a time; a model may run them in one forward.
+  virtual void feed_mixed(const std::vector<int32_t>& ids, const std::vector<const float*>& frames);
+  virtual float speaking_logit() = 0;                            // heads at the last position fed
+  virtual float dst_logit() = 0;
+  // Greedy continuation of the context: at most max_new tokens, stopping after end_id. Every token
+  // returned has been fed (the context grows by the size of the result).
+  virtual std::vector<int32_t> generate(int max_new, int32_t end_id) = 0;
+  virtual int64_t context_len() const = 0;
+};
+
+// The template pieces the loop needs (built from a ChatTemplate by the caller).
+struct StreamTemplate {
+  std::vector<int32_t> assistant_header, dst_header;
+  int32_t end_of_turn = -1;
+  std::function<std::string(const std::vector<int32_t>&)> decode;  // content ids -> text
+  // "S3->complete, S4->start" -> transitions; false when malformed.
+  std::function<bool(const std::string&, std::vector<DstTransition>*)> parse_dst;
+  // The whole `state` turn of a window (SPEC §3) for a state in step order.
+  std::function<std::vector<int32_t>(const std::vector<std::pair<std::string, StepState>>&)> state_turn;
+};
+
+// One input item of the stream after the prefix: a frame (row into the clip's embeddings) or a
+// reference user turn (its whole token ids: header + content + end-of-turn), in stream order.
+struct StreamInput {
+  bool is_frame = true;
+  int64_t frame = 0;           // video-absolute; for a turn, the frame it follows
+  std::vector<int32_t> ids;    // user turn only
+};
+
+// A clip ready to stream.
+struct StreamClip {
+  std::string clip_id;
+  std::vector<int32_t> prefix;                      // BOS + system turn
+  std::vector<StreamInput> items;                   // frames and user turns in order
+  std::vector<std::string> steps;                   // step ids in order (for the state turn)
+  std::map<std::string, StepState> initial_state;   // SPEC §2.1
+  const float* embeddings = nullptr;                // [frames of the clip, dim], row = frame - first_frame
+  int64_t first_frame = 0;
+  int64_t dim = 0;
+};
+
+struct StreamOptions {
+  double speak_threshold = 0.5;
+  double dst_threshold = 0.5;
+  bool use_dst = true;            // false: the no-DST baseline never asks the DST head
+  int max_turns_per_frame = 4;
+  int max_new_tokens = 64;
+  int max_seq_len = 1024;
+  int overflow_keep = 0;          // 0: half of what a window leaves after BOS + system + state
+};
+
+struct StreamResult {
+  // Generated turns placed at the frame after which they were generated (metrics.h events): an
+  // assistant turn, one DST event per transition, one event with no id for a malformed update.
+  std::vector<Event> predicted;
+  std::map<std::string, StepState> final_state;  // the predicted state at the end
+  int64_t decisions = 0;          // decision points read
+  int64_t generated_turns = 0;    // assistant + DST turns generated
+  int64_t generated_updates = 0;  // DST events (one per transition, malformed ones included)
+  int64_t malformed_updates = 0, invalid_updates = 0;
+  int64_t reencodes = 0;          // context overflows
+  int64_t frames_capped = 0;      // frames that reached max_turns_per_frame
+};
+
+// Runs one clip. Errors (prospect::Error) when a single item cannot fit in data.max_seq_len after a
+// re-encode (the window prefix is too long for the configured length).
+StreamResult stream_clip(StreamModel& model, const StreamClip& clip, const StreamTemplate& tmpl,
+                         const StreamOptions& opt);
+
+// The state of every step in `steps` order (steps missing from the map are not_started).
+std::vector<std::pair<std::string, StepState>> ordered_state(const std::vector<std::string>& steps,
+                                                             const std::map<std::string, StepState>& state);
+
+// Reference events of a clip in stream order (SPEC §8): assistant turns at their end_frame, one DST
+// event per {id, transition} of a DST_UPDATE turn; frames outside the clip are an Error naming it.
+std::vector<Event> reference_events(const Clip& clip);
+
+// The clip's record for the metrics and predictions.jsonl: frames, initial state (SPEC §2.1, fps =
+// the clip's or the store's), reference events and the predicted ones given.
+ClipRecord clip_record(const Clip& clip, double store_fps, std::vector<Event> predicted);
+
+inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+}  // namespace prospect::eval

@@ -1,0 +1,141 @@
+// prospect_eval as a user runs it, on a synthetic split and a random tiny model: the outputs, every
+// number of eval.json recomputed from predictions.jsonl, and the errors a user meets (exit codes of
+// SPEC §1).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+#include "e2e_util.h"
+#include "prospect/eval/evaluate.h"
+#include "prospect/eval/report.h"
+
+using namespace prospect;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string eval_cmd(const e2e::Setup& s, const std::string& out, const std::string& extra = "") {
+  return e2e::bin("prospect_eval") + " --config " + s.ini + " --checkpoint " + s.model + " --split test --out " + out +
+         " " + extra;
+}
+
+}  // namespace
+
+TEST(StreamE2E, WritesEvalJsonRecomputableFromPredictions) {
+  const auto& s = e2e::setup("evalstream_e2e");
+  std::string out = s.dir + "/out";
+  auto r = e2e::run(eval_cmd(s, out));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("speaking"), std::string::npos) << r.out;  // the printed table
+  std::string text = e2e::slurp(out + "/eval.json");
+  auto j = nlohmann::json::parse(text);
+  for (const char* k : {"speaking_frame", "speaking_event", "dst_update_frame", "dst_update_event", "dst", "text",
+                        "counts", "config"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_FALSE(j["config"].dump().find(s.dir) != std::string::npos) << "paths in the config block";
+  auto recs = eval::read_predictions_jsonl(out + "/predictions.jsonl");
+  EXPECT_EQ(static_cast<int64_t>(recs.size()), j["counts"]["clips"].get<int64_t>());
+  EXPECT_GT(j["counts"]["frames"].get<int64_t>(), 100);
+  auto again = eval::evaluate_records(recs, s.cfg.eval.match_before_s, s.cfg.eval.match_after_s);
+  EXPECT_EQ(eval::eval_json_text(again.metrics, j["config"]), text);
+}
+
+TEST(StreamE2E, EmbeddingsOfAnotherDimension) {
+  const auto& s = e2e::setup("evalstream_e2e");
+  auto r = e2e::run(eval_cmd(s, s.dir + "/out_dim", "--data.test=" + s.dir + "/data32/test.h5"));
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("dimension 32"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("data32/test.h5"), std::string::npos) << r.out;
+}
+
+TEST(StreamE2E, MissingSplit) {
+  const auto& s = e2e::setup("evalstream_e2e");
+  auto r = e2e::run(eval_cmd(s, s.dir + "/out_missing", "--data.test=" + s.dir + "/nope.h5"));
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("nope.h5"), std::string::npos) << r.out;
+}
+
+TEST(StreamE2E, CheckpointOfAnotherShape) {
+  const auto& s = e2e::setup("evalstream_e2e");
+  auto r = e2e::run(eval_cmd(s, s.dir + "/out_shape", "--model.hidden_size=64"));
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("model.hidden_size"), std::string::npos) << r.out;
+}
+
+TEST(StreamE2E, MissingCheckpointAndUsage) {
+  const auto& s = e2e::setup("evalstream_e2e");
+  auto r = e2e::run(e2e::bin("prospect_eval") + " --config " + s.ini + " --checkpoint " + s.dir +
+                    "/no_such_ckpt --out " + s.dir + "/o");
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("no_such_ckpt"), std::string::npos) << r.out;
+  EXPECT_EQ(e2e::run(eval_cmd(s, s.dir + "/o", "--split dev")).rc, 2);
+  EXPECT_EQ(e2e::run(eval_cmd(s, s.dir + "/o", "--eval.bogus=1")).rc, 2);
+  EXPECT_EQ(e2e::run(e2e::bin("prospect_eval") + " --config " + s.ini + " --out " + s.dir + "/o").rc, 2);
+  auto h = e2e::run(e2e::bin("prospect_eval") + " --help");
+  EXPECT_EQ(h.rc, 0);
+  EXPECT_NE(h.out.find("eval.overflow_keep"), std::string::npos);
+}
+
+TEST(ThresholdSweep, BestF1Threshold) {
+  auto logit = [](double p) { return static_cast<float>(std::log(p / (1 - p))); };
+  std::vector<float> lo{logit(0.9), logit(0.8), logit(0.7), logit(0.2)};
+  std::vector<uint8_t> la{1, 0, 1, 0};
+  auto c = eval::best_f1_threshold(lo, la);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_NEAR(c->threshold, 0.45, 1e-6);
+  EXPECT_NEAR(c->f1, 0.8, 1e-12);
+  EXPECT_NEAR(c->precision, 2.0 / 3, 1e-12);
+  EXPECT_NEAR(c->recall, 1.0, 1e-12);
+  EXPECT_FALSE(eval::best_f1_threshold(lo, {0, 0, 0, 0}).has_value());
+}
+
+TEST(StreamE2E, TeacherForcedWithThresholdSweep) {
+  const auto& s = e2e::setup("evalstream_e2e");
+  std::string out = s.dir + "/out_tf";
+  auto r = e2e::run(eval_cmd(s, out, "--mode teacher-forced --threshold-sweep"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto j = nlohmann::json::parse(e2e::slurp(out + "/teacher_forced.json"));
+  EXPECT_TRUE(j["speaking"].contains("f1"));
+  EXPECT_TRUE(j["ppl_assistant"].is_number());
+  EXPECT_GT(j["ppl_assistant"].get<double>(), 1.0);
+  EXPECT_GT(j["counts"]["assistant_tokens"].get<int64_t>(), 0);
+  EXPECT_TRUE(j["best_thresholds"]["speak_threshold"]["threshold"].is_number());
+  EXPECT_TRUE(j["best_thresholds"]["dst_threshold"]["f1"].is_number());
+}
+
+// A checkpoint as training writes it names its template and tokenizer in trainer.json, and its run
+// config defines the model: a model.* key that disagrees is a usage error naming it.
+TEST(StreamE2E, CheckpointWithTrainerJson) {
+  const auto& s = e2e::setup("evalstream_e2e");
+  std::string ck = s.dir + "/ckpt/step-000007";
+  fs::create_directories(ck);
+  for (const auto& f : fs::directory_iterator(s.model)) fs::copy_file(f.path(), ck + "/" + f.path().filename().string(), fs::copy_options::overwrite_existing);
+  fs::copy_file(s.cfg.data.tokenizer, ck + "/tokenizer.model", fs::copy_options::overwrite_existing);
+  auto write_trainer = [&](const Config& c) {
+    nlohmann::json t = {{"step", 7}, {"epoch", 0}, {"epoch_step", 7}, {"config", to_ini(c)}, {"template", "plain"},
+                        {"tokenizer", "tokenizer.model"}};
+    std::ofstream(ck + "/trainer.json") << t.dump(2);
+  };
+  write_trainer(s.cfg);
+  std::string out = s.dir + "/out_ckpt";
+  // the config's tokenizer path is wrong on purpose: the checkpoint's own file is used
+  auto r = e2e::run(e2e::bin("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck + " --out " + out +
+                    " --data.tokenizer=" + s.dir + "/missing.model");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto j = nlohmann::json::parse(e2e::slurp(out + "/eval.json"));
+  EXPECT_EQ(j["config"]["checkpoint_step"], 7);
+  if (fs::exists(s.dir + "/out/eval.json")) {  // the same numbers as the bare model folder
+    auto ref = nlohmann::json::parse(e2e::slurp(s.dir + "/out/eval.json"));
+    j.erase("config");
+    ref.erase("config");
+    EXPECT_EQ(j, ref);
+  }
+  Config other = s.cfg;
+  other.model.intermediate_size = 96;
+  write_trainer(other);
+  auto bad = e2e::run(e2e::bin("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck + " --out " + out);
+  EXPECT_EQ(bad.rc, 2) << bad.out;
+  EXPECT_NE(bad.out.find("model.intermediate_size"), std::string::npos) << bad.out;
+}
