@@ -168,9 +168,29 @@ std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const
 }
 
 namespace {
-at::Tensor rotate_half(const at::Tensor& x) {
-  int64_t h = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
+// x [B, T, heads, hd] -> x * cos + rotate_half(x) * sin, where sin_signed already carries rotate_half's
+// sign (-sin on the first half): rotate_half(x) * sin = cat(x2, x1) * sin_signed = roll(x, hd/2) *
+// sin_signed. roll's backward is one roll; cat of two narrows would cost two zero-filled full-size
+// tensors (SliceBackward) in backward.
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin_signed) {
+  return x * cos + at::roll(x, {x.size(-1) / 2}, {-1}) * sin_signed;
+}
+
+// The per-forward tables of BlockInputs (see llama.h) from cos, sin and mask.
+void fill_attention_tables(BlockInputs& in, int64_t head_size) {
+  int64_t h = head_size / 2;
+  at::Tensor sin_signed = at::cat({in.sin.narrow(-1, 0, h).neg(), in.sin.narrow(-1, h, h)}, -1);
+  // Scaling the queries instead of the [T, S] scores: one small multiply folded into the tables. With a
+  // power-of-two scale (head_size 4, 16, 64, 256) the scores are bitwise those of HF's order.
+  double scale = 1.0 / std::sqrt(static_cast<double>(head_size));
+  in.rope_cos = in.cos.unsqueeze(2);
+  in.rope_sin = sin_signed.unsqueeze(2);
+  in.rope_cos_q = (in.cos * scale).unsqueeze(2);
+  in.rope_sin_q = (sin_signed * scale).unsqueeze(2);
+  // The lowest finite value rather than -inf: a fully masked row (a padded query) stays finite. Added to
+  // an allowed score it changes nothing; added to a masked one it gives the lowest value, as masked_fill.
+  in.bias = at::zeros(in.mask.sizes(), in.cos.options().dtype(at::kFloat))
+                .masked_fill_(in.mask.logical_not(), std::numeric_limits<float>::lowest());
 }
 }  // namespace
 
@@ -201,14 +221,21 @@ LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
   o_proj = register_module("o_proj", linear(n_heads * head_size, c.hidden_size));
 }
 
-at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const BlockInputs& in, int64_t layer) {
-  int64_t B = x.size(0), T = x.size(1);
-  at::Tensor q = q_proj(x).view({B, T, n_heads, head_size}).transpose(1, 2);
-  at::Tensor k = k_proj(x).view({B, T, n_kv_heads, head_size}).transpose(1, 2);
+at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const BlockInputs& in_shared, int64_t layer) {
+  const BlockInputs* pin = &in_shared;
+  BlockInputs local;
+  if (!in_shared.bias.defined()) {  // built by hand rather than by block_inputs
+    local = in_shared;
+    fill_attention_tables(local, head_size);
+    pin = &local;
+  }
+  const BlockInputs& in = *pin;
+  int64_t B = x.size(0), T = x.size(1), rep = n_heads / n_kv_heads;
+  // Rotary embedding on [B, T, heads, hd] as the projections lay it out; the queries also take the
+  // 1/sqrt(head_size) of the scores.
+  at::Tensor q = apply_rope(q_proj(x).view({B, T, n_heads, head_size}), in.rope_cos_q, in.rope_sin_q).transpose(1, 2);
+  at::Tensor k = apply_rope(k_proj(x).view({B, T, n_kv_heads, head_size}), in.rope_cos, in.rope_sin).transpose(1, 2);
   at::Tensor v = v_proj(x).view({B, T, n_kv_heads, head_size}).transpose(1, 2);
-  at::Tensor cos = in.cos.unsqueeze(1), sin = in.sin.unsqueeze(1);
-  q = q * cos + rotate_half(q) * sin;
-  k = k * cos + rotate_half(k) * sin;
   if (in.cache) {
     // Write the new keys/values into their slots, then read every filled slot.
     KVCache& c = *in.cache;
@@ -218,17 +245,17 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const BlockInputs& i
     v = c.v[layer].narrow(2, 0, in.past + T);
   }
   int64_t S = k.size(2);
-  int64_t rep = n_heads / n_kv_heads;
-  if (rep > 1) {  // HF's repeat_kv: each kv head serves `rep` consecutive query heads
-    k = k.unsqueeze(2).expand({B, n_kv_heads, rep, S, head_size}).reshape({B, n_heads, S, head_size});
-    v = v.unsqueeze(2).expand({B, n_kv_heads, rep, S, head_size}).reshape({B, n_heads, S, head_size});
-  }
-  // Scores and softmax in fp32 (as HF's eager path upcasts), whatever the compute dtype.
-  at::Tensor scores = (at::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(static_cast<double>(head_size)))).to(at::kFloat);
-  // The lowest finite value rather than -inf: a fully masked row (a padded query) stays finite.
-  scores = scores.masked_fill(in.mask.logical_not(), std::numeric_limits<float>::lowest());
-  at::Tensor p = at::softmax(scores, -1).to(q.scalar_type());
-  at::Tensor o = at::matmul(p, v).transpose(1, 2).reshape({B, T, n_heads * head_size});
+  // Grouped-query attention without HF's repeat_kv copies: kv head j serves the `rep` consecutive query
+  // heads j*rep .. j*rep+rep-1, so the queries as [B, n_kv, rep*T, hd] meet each kv head's keys and
+  // values in one batched matmul (the same products as repeating the keys).
+  at::Tensor qg = q.reshape({B, n_kv_heads, rep * T, head_size});
+  // Scores (already scaled) and softmax in fp32, as HF's eager path upcasts, whatever the compute dtype.
+  at::Tensor scores = at::matmul(qg, k.transpose(2, 3)).to(at::kFloat);  // [B, n_kv, rep*T, S]
+  // Out of place: the add's backward passes the gradient through (an in-place add on this view would
+  // cost a CopySlices clone of the whole score gradient in backward).
+  scores = scores.view({B, n_kv_heads, rep, T, S}) + in.bias.unsqueeze(1);
+  at::Tensor p = at::softmax(scores, -1).to(q.scalar_type()).view({B, n_kv_heads, rep * T, S});
+  at::Tensor o = at::matmul(p, v).view({B, n_heads, T, head_size}).transpose(1, 2).reshape({B, T, n_heads * head_size});
   return o_proj(o);
 }
 
@@ -314,6 +341,7 @@ BlockInputs LlamaForCausalLMImpl::block_inputs(int64_t B, int64_t T, const at::T
   at::Tensor kj = at::arange(0, S, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0);
   at::Tensor causal = (kj <= qi).unsqueeze(0).unsqueeze(0);  // [1, 1, T, S]
   in.mask = key_ok.defined() ? causal.logical_and(key_ok.view({B, 1, 1, S})) : causal.expand({B, 1, T, S});
+  fill_attention_tables(in, config.head_size());
   return in;
 }
 
@@ -326,6 +354,7 @@ at::Tensor LlamaForCausalLMImpl::hidden(const at::Tensor& inputs_embeds, const a
   // As HF: the rotary tables are computed in fp32 and applied in the compute dtype.
   in.cos = in.cos.to(inputs_embeds.scalar_type());
   in.sin = in.sin.to(inputs_embeds.scalar_type());
+  for (at::Tensor* t : {&in.rope_cos, &in.rope_sin, &in.rope_cos_q, &in.rope_sin_q}) *t = t->to(inputs_embeds.scalar_type());
   at::Tensor x = inputs_embeds;
   for (auto& block : model->blocks) x = runner ? runner(block, x, in) : block->forward(x, in);
   if (cache) cache->length = in.past + inputs_embeds.size(1);

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "prospect/core/error.h"
+#include "prospect/train/adamw_kernel.h"
 
 namespace prospect {
 
@@ -80,6 +81,11 @@ void AdamW::step(double lr) {
     at::Tensor p = params_[i].second;
     if (!p.grad().defined()) continue;
     at::Tensor g = p.grad().to(at::kFloat);
+    if (p.scalar_type() == at::kFloat) {  // one pass over p, g, m, v; bitwise the op sequence below
+      adamw_update_(p, g, m_[i], v_[i],
+                    {lr, b1, b2, cfg_.eps, decay_[i] && cfg_.weight_decay > 0 ? cfg_.weight_decay : 0.0, bc1, bc2});
+      continue;
+    }
     if (decay_[i] && cfg_.weight_decay > 0) p.mul_(1.0 - lr * cfg_.weight_decay);
     m_[i].mul_(b1).add_(g, 1.0 - b1);
     v_[i].mul_(b2).addcmul_(g, g, 1.0 - b2);

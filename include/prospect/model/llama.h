@@ -73,6 +73,11 @@ struct BlockInputs {
   at::Tensor mask;      // bool [B, 1, T, S] (true = may attend), S = past + T keys
   KVCache* cache = nullptr;  // when set, keys/values are written at [past, past + T) and S keys are read
   int64_t past = 0;
+  // Derived once per forward for every block (block_inputs fills them; the attention derives them itself
+  // when they are undefined): rotary tables [B, T, 1, head_size] with rotate_half's sign folded into sin,
+  // the queries' copies with 1/sqrt(head_size) folded in, and the mask as an additive float bias
+  // [B, 1, T, S] (0 = may attend, the lowest float otherwise).
+  at::Tensor rope_cos, rope_sin, rope_cos_q, rope_sin_q, bias;
 };
 
 struct LlamaAttentionImpl : torch::nn::Module {
