@@ -228,7 +228,7 @@ int run_training(const Config& cfg, const TrainArgs& args) {
   }
   int64_t n_params = 0;
   for (auto& [n, p] : trainable) n_params += p.numel();
-  spdlog::info("model: {} layers, hidden {}, vocab {} (+<image> = {}), {:.2f} M trainable parameters, device {}",
+  spdlog::info("model: {} layers, hidden {}, vocab {} + <image> (id {}), {:.2f} M trainable parameters, device {}",
                model->config.num_hidden_layers, model->config.hidden_size, model->config.vocab_size - 1,
                model->image_token_id, n_params / 1e6, cuda ? "cuda" : "cpu");
 
