@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "prospect/data/store.h"
+#include "test_util.h"
 
 namespace prospect::testutil {
 
@@ -93,15 +94,8 @@ struct RunResult {
 
 // Runs a shell command, stdout and stderr together.
 inline RunResult run(const std::string& cmd) {
-  RunResult r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  auto c = prospect::test::run_command(cmd + " 2>&1");
+  return {c.code, c.output};
 }
 
 inline std::string prospect_data() { return std::string(PROSPECT_BINARY_DIR) + "/prospect_data"; }

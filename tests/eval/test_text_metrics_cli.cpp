@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include "test_util.h"
 
 namespace {
 
@@ -16,13 +17,9 @@ void write(const std::string& name, const std::string& text) { std::ofstream(kDi
 // Runs the command; returns the exit code, stdout + stderr in *out.
 int run(const std::string& args, std::string* out) {
   std::string cmd = kBin + " text-metrics " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  out->clear();
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto c = prospect::test::run_command(cmd);
+  *out = c.output;
+  return c.code;
 }
 
 struct TextMetricsCli : ::testing::Test {

@@ -14,6 +14,7 @@
 #include "prospect/core/config.h"
 #include "prospect/model/dst_model.h"
 #include "prospect/text/tokenizer.h"
+#include "test_util.h"
 
 namespace e2e {
 
@@ -25,15 +26,8 @@ struct Run {
 };
 
 inline Run run(const std::string& cmd) {
-  Run r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = pclose(p);
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+  auto c = prospect::test::run_command(cmd + " 2>&1");
+  return {c.code, c.output};
 }
 
 inline std::string slurp(const std::string& path) {

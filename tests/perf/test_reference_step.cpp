@@ -17,6 +17,7 @@
 #include "prospect/model/dst_model.h"
 #include "prospect/model/llama.h"
 #include "prospect/train/losses.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 
@@ -33,16 +34,10 @@ fs::path temp_dir(const std::string& name) {
 nlohmann::json check_step(const fs::path& dir, const std::string& args = "") {
   std::string cmd = "/usr/bin/python3 " + std::string(PROSPECT_SOURCE_DIR) + "/tools/reference/check_step.py " +
                     dir.string() + " " + args;
-  FILE* f = popen(cmd.c_str(), "r");
-  EXPECT_NE(f, nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int rc = pclose(f);
-  nlohmann::json j = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) j = {{"unparsed", out}};
-  j["exit"] = rc;
+  auto c = prospect::test::run_command(cmd);
+  nlohmann::json j = nlohmann::json::parse(c.output, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) j = {{"unparsed", c.output}};
+  j["exit"] = c.code;
   return j;
 }
 

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "text_test_util.h"
+#include "test_util.h"
 
 namespace {
 
@@ -18,14 +19,9 @@ std::pair<int, std::string> run_tokenize(const std::string& args, const std::str
                    std::to_string(call++) + ".jsonl";
   std::ofstream(in, std::ios::binary) << input;
   std::string cmd = std::string(PROSPECT_BINARY_DIR) + "/prospect_lm tokenize " + args + " < " + in + " 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
+  auto c = prospect::test::run_command(cmd);
   std::remove(in.c_str());
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+  return {c.code, c.output};
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "prospect/train/checkpoint.h"
 #include "prospect/train/losses.h"
 #include "prospect/train/trainer.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace prospect;
@@ -101,13 +102,9 @@ int run_train(const std::vector<std::string>& args, std::string* out = nullptr) 
   std::string cmd = kBin + "/prospect_train";
   for (auto& a : args) cmd += " '" + a + "'";
   cmd += " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string text;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) text.append(buf, n);
-  int st = pclose(p);
-  if (out) *out = text;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  auto c = prospect::test::run_command(cmd);
+  if (out) *out = c.output;
+  return c.code;
 }
 
 std::vector<std::string> tiny_args(const std::string& run_dir) {
