@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "prospect/core/file.h"
 #include "prospect/core/error.h"
 #include "prospect/data/npy.h"
 #include "prospect/data/store.h"
@@ -25,11 +26,9 @@ std::string clip_file_name(const std::string& t, const Clip& c) {
 
 BuildSummary build_store(const BuildOptions& o) {
   if (o.dtype != "f16" && o.dtype != "f32") usage_fail("--dtype: expected f16 or f32, found '{}'", o.dtype);
-  std::ifstream in(o.clips);
-  if (!in) fail("{}: cannot open the clip file", o.clips);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::vector<Clip> clips = parse_clips(ss.str(), o.clips);
+  std::string text;
+  if (!read_file(o.clips, &text)) fail("{}: cannot open the clip file", o.clips);
+  std::vector<Clip> clips = parse_clips(text, o.clips);
   if (clips.empty()) fail("{}: no clips", o.clips);
   if (!std::filesystem::is_directory(o.embeddings)) fail("{}: not a folder (--embeddings)", o.embeddings);
   double fps = o.fps;

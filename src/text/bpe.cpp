@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "prospect/core/error.h"
+#include "prospect/core/file.h"
 #include "prospect/text/tokenizer.h"
 
 namespace prospect {
@@ -329,11 +330,9 @@ class BpeTokenizer : public Tokenizer {
 };
 
 std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail("cannot open tokenizer file {}", path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  std::string text;
+  if (!read_file(path, &text)) fail("cannot open tokenizer file {}", path);
+  return text;
 }
 
 void add_pre_steps(const json& pt, const std::string& where, std::vector<PreStep>* steps, bool* byte_level) {
@@ -785,12 +784,7 @@ std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& path) {
   std::string config;
   size_t slash = path.find_last_of('/');
   std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-  std::ifstream cf(dir + "tokenizer_config.json", std::ios::binary);
-  if (cf) {
-    std::ostringstream ss;
-    ss << cf.rdbuf();
-    config = ss.str();
-  }
+  read_file(dir + "tokenizer_config.json", &config);  // optional: its eos_token, when present
   return bpe_tokenizer_from_json(text, path, config);
 }
 

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "prospect/core/file.h"
 #include "prospect/core/version.h"
 #include "prospect/core/error.h"
 #include "prospect/model/safetensors.h"
@@ -100,11 +101,9 @@ TrainerState trainer_state_from_json(const nlohmann::json& j, const std::string&
 namespace {
 
 void copy_file_durable(const std::string& from, const std::string& to) {
-  std::ifstream in(from, std::ios::binary);
-  PROSPECT_CHECK(in.good(), "cannot read {}", from);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  write_file_atomic(to, ss.str());
+  std::string bytes;
+  PROSPECT_CHECK(read_file(from, &bytes), "cannot read {}", from);
+  write_file_atomic(to, bytes);
 }
 
 }  // namespace
