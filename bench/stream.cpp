@@ -42,7 +42,7 @@ ModelConfig bench_config() {
 constexpr int64_t kVocab = 2000, kFeat = 1152;
 constexpr int32_t kBos = 1, kEot = 2;
 
-// A template over made-up ids: the loop only needs headers, an end-of-turn id and the three callbacks.
+// A template over made-up ids: the loop only needs headers, an end-of-turn id and the two callbacks.
 // Random text never parses as a DST update, so every DST turn counts as malformed (and the state,
 // hence the state turn of a re-encode, stays put).
 StreamTemplate bench_template() {
@@ -55,7 +55,6 @@ StreamTemplate bench_template() {
     for (int32_t i : ids) s += std::to_string(i) + " ";
     return s;
   };
-  t.parse_dst = [](const std::string&, std::vector<DstTransition>*) { return false; };
   t.state_turn = [](const std::vector<std::pair<std::string, StepState>>& st) {
     std::vector<int32_t> ids = {3, 7, 5};
     for (const auto& s : st) ids.push_back(10 + static_cast<int32_t>(s.second));

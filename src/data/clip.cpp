@@ -13,25 +13,6 @@ namespace prospect {
 
 using json = nlohmann::json;
 
-const char* role_name(Role r) {
-  switch (r) {
-    case Role::System: return "system";
-    case Role::User: return "user";
-    case Role::Assistant: return "assistant";
-    case Role::DstUpdate: return "DST_UPDATE";
-  }
-  return "?";
-}
-
-const char* state_name(StepState s) {
-  switch (s) {
-    case StepState::NotStarted: return "not_started";
-    case StepState::InProgress: return "in_progress";
-    case StepState::Completed: return "completed";
-  }
-  return "?";
-}
-
 namespace {
 
 std::string type_of(const json& j) {
@@ -78,10 +59,8 @@ double get_number(const json& j, const char* key, const std::string& where) {
 }
 
 Role parse_role(const std::string& s, const std::string& where) {
-  if (s == "system") return Role::System;
-  if (s == "user") return Role::User;
-  if (s == "assistant") return Role::Assistant;
-  if (s == "DST_UPDATE") return Role::DstUpdate;
+  for (Role r : {Role::System, Role::User, Role::Assistant, Role::DstUpdate})
+    if (s == role_name(r)) return r;
   fail("{}: field 'role': expected system|user|assistant|DST_UPDATE, found '{}'", where, s);
 }
 
@@ -263,27 +242,6 @@ std::map<std::string, StepState> initial_state(const Clip& c, double fps) {
       state[s.id] = StepState::InProgress;
   }
   return state;
-}
-
-TransitionKind classify_transition(const std::map<std::string, StepState>& state, const DstTransition& t) {
-  auto it = state.find(t.id);
-  if (it == state.end()) return TransitionKind::UnknownStep;
-  StepState to;
-  if (t.transition == "start")
-    to = StepState::InProgress;
-  else if (t.transition == "complete")
-    to = StepState::Completed;
-  else
-    return TransitionKind::BadName;
-  if (it->second == to) return TransitionKind::AlreadyInEffect;
-  if (static_cast<int>(it->second) > static_cast<int>(to)) return TransitionKind::Backward;
-  return TransitionKind::Legal;
-}
-
-bool apply_transition(std::map<std::string, StepState>& state, const DstTransition& t) {
-  if (classify_transition(state, t) != TransitionKind::Legal) return false;
-  state[t.id] = t.transition == "start" ? StepState::InProgress : StepState::Completed;
-  return true;
 }
 
 }  // namespace prospect

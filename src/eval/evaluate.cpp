@@ -56,7 +56,6 @@ StreamTemplate stream_template(const ChatTemplate& tmpl) {
   t.end_of_turn = tmpl.end_of_turn;
   const Tokenizer* tok = tmpl.tok;
   t.decode = [tok](const std::vector<int32_t>& ids) { return tok->decode(ids); };
-  t.parse_dst = parse_dst_text;
   t.state_turn = [&tmpl](const std::vector<std::pair<std::string, StepState>>& st) { return state_turn_ids(st, tmpl); };
   return t;
 }

@@ -36,43 +36,6 @@ Event malformed_event(int64_t frame, std::string text) {
   return e;
 }
 
-static std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
-  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-}
-
-std::vector<Event> parse_dst_update(const std::string& text, int64_t frame) {
-  std::vector<Event> out;
-  size_t start = 0;
-  for (;;) {
-    size_t comma = text.find(',', start);
-    std::string part = trim(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    size_t arrow = part.find("->");
-    std::string id = arrow == std::string::npos ? "" : trim(part.substr(0, arrow));
-    std::string tr = arrow == std::string::npos ? "" : trim(part.substr(arrow + 2));
-    bool id_ok = !id.empty() && id.find_first_of(" \t>") == std::string::npos;
-    if (!id_ok || (tr != "start" && tr != "complete")) return {malformed_event(frame, text)};
-    out.push_back(dst_event(frame, id, tr));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
-const char* step_state_name(StepState s) { return state_name(s); }
-
-StepState parse_step_state(const std::string& s, const std::string& where) {
-  if (s == "not_started") return StepState::NotStarted;
-  if (s == "in_progress") return StepState::InProgress;
-  if (s == "completed") return StepState::Completed;
-  fail("{}: step state '{}' is not one of not_started, in_progress, completed", where, s);
-}
-
-bool apply_step_transition(std::map<std::string, StepState>& state, const std::string& id,
-                           const std::string& transition) {
-  return apply_transition(state, DstTransition{id, transition});  // the data layer's rule (SPEC §2.2)
-}
-
 // ---- predictions.jsonl records ----
 
 static ojson event_to_json(const Event& e) {
@@ -134,7 +97,7 @@ ojson record_to_json(const ClipRecord& r) {
   j["first_frame"] = r.first_frame;
   j["last_frame"] = r.last_frame;
   ojson init = ojson::object();
-  for (const auto& [step, s] : r.initial_state) init[step] = step_state_name(s);
+  for (const auto& [step, s] : r.initial_state) init[step] = state_name(s);
   j["initial_state"] = init;
   j["reference"] = ojson::array();
   for (const auto& e : r.reference) j["reference"].push_back(event_to_json(e));
@@ -308,12 +271,12 @@ ClipResult evaluate_clip(const ClipRecord& rec, double match_before_s, double ma
   auto apply_pred = [&](const Event* e) {
     if (!e->id)
       ++c.malformed_updates;
-    else if (!apply_step_transition(pred_state, *e->id, e->transition))
+    else if (!apply_transition(pred_state, {*e->id, e->transition}))
       ++c.invalid_updates;
   };
   for (int64_t f = rec.first_frame; f <= rec.last_frame; ++f) {
     for (; a < ref_upd.size() && ref_upd[a]->frame <= f; ++a)
-      if (ref_upd[a]->id) apply_step_transition(ref_state, *ref_upd[a]->id, ref_upd[a]->transition);
+      if (ref_upd[a]->id) apply_transition(ref_state, {*ref_upd[a]->id, ref_upd[a]->transition});
     for (; b < pred_upd.size() && pred_upd[b]->frame <= f; ++b) apply_pred(pred_upd[b]);
     if (ref_state.empty()) continue;  // no steps: no DST pairs, no joint-goal frames
     int64_t equal = 0;

@@ -173,15 +173,15 @@ class Run {
 
   void dst_turn() {
     std::string text = tmpl_.decode(generate_turn(tmpl_.dst_header));
-    std::vector<DstTransition> ups;
-    if (!tmpl_.parse_dst(text, &ups) || ups.empty()) {
+    std::optional<std::vector<DstTransition>> ups = parse_dst_update(text);
+    if (!ups) {
       add(malformed_event(frame_, text));
       ++res_.generated_updates;
       ++res_.malformed_updates;
       return;
     }
-    for (const auto& u : ups) {
-      if (!apply_step_transition(state_, u.id, u.transition)) ++res_.invalid_updates;
+    for (const auto& u : *ups) {
+      if (!apply_transition(state_, u)) ++res_.invalid_updates;
       ++res_.generated_updates;
       add(dst_event(frame_, u.id, u.transition));
     }
@@ -207,7 +207,7 @@ class Run {
 
 StreamResult stream_clip(StreamModel& model, const StreamClip& clip, const StreamTemplate& tmpl,
                          const StreamOptions& opt) {
-  PROSPECT_CHECK(tmpl.decode && tmpl.parse_dst && tmpl.state_turn, "stream template incomplete (decode, parse_dst, state_turn)");
+  PROSPECT_CHECK(tmpl.decode && tmpl.state_turn, "stream template incomplete (decode, state_turn)");
   PROSPECT_CHECK(opt.max_turns_per_frame >= 0 && opt.max_new_tokens > 0 && opt.max_seq_len > 0,
                  "eval.max_turns_per_frame, eval.max_new_tokens and data.max_seq_len must be positive");
   return Run(model, clip, tmpl, opt).run();

@@ -91,7 +91,7 @@ std::vector<int32_t> turn_ids(const Turn& turn, const ChatTemplate& tmpl, size_t
   std::vector<int32_t> ids = tmpl.header(turn.role);
   if (header_len) *header_len = ids.size();
   std::vector<int32_t> body =
-      tmpl.content(turn.role == Role::DstUpdate ? tmpl.dst_text(turn.updates) : turn.content);
+      tmpl.content(turn.role == Role::DstUpdate ? dst_update_text(turn.updates) : turn.content);
   ids.insert(ids.end(), body.begin(), body.end());
   ids.push_back(tmpl.end_of_turn);
   return ids;

@@ -103,20 +103,6 @@ TEST(Clip, InitialStateFromTimestamps) {
   EXPECT_EQ(s2["S2"], StepState::InProgress);
 }
 
-TEST(Clip, TransitionsMoveForwardOnly) {
-  std::map<std::string, StepState> st{{"S1", StepState::NotStarted}, {"S2", StepState::NotStarted}};
-  EXPECT_TRUE(apply_transition(st, {"S1", "start"}));
-  EXPECT_EQ(st["S1"], StepState::InProgress);
-  EXPECT_FALSE(apply_transition(st, {"S1", "start"}));  // already in effect
-  EXPECT_EQ(classify_transition(st, {"S1", "start"}), TransitionKind::AlreadyInEffect);
-  EXPECT_TRUE(apply_transition(st, {"S2", "complete"}));  // complete may skip start
-  EXPECT_EQ(classify_transition(st, {"S2", "start"}), TransitionKind::Backward);
-  EXPECT_FALSE(apply_transition(st, {"S2", "start"}));
-  EXPECT_EQ(st["S2"], StepState::Completed);
-  EXPECT_FALSE(apply_transition(st, {"S7", "start"}));
-  EXPECT_EQ(classify_transition(st, {"S7", "start"}), TransitionKind::UnknownStep);
-}
-
 TEST(Clip, ToJsonRoundTripKeepsUnknownFields) {
   json j = good_clip();
   j["conversation"][2]["labels"] = "keep me";

@@ -169,37 +169,6 @@ TEST(ClipMetrics, StepNamedOnlyByAnUpdate) {
   EXPECT_EQ(c.transition_matched, 1);
 }
 
-TEST(ClipMetrics, ParseDstUpdate) {
-  auto ev = parse_dst_update(" S3->complete, S1 -> start", 7);
-  ASSERT_EQ(ev.size(), 2u);
-  EXPECT_EQ(*ev[0].id, "S3");
-  EXPECT_EQ(ev[0].transition, "complete");
-  EXPECT_EQ(*ev[1].id, "S1");
-  EXPECT_EQ(ev[1].transition, "start");
-  EXPECT_EQ(ev[1].frame, 7);
-  EXPECT_EQ(ev[1].role, EventRole::DstUpdate);
-  for (const char* bad : {"", "S3", "S3->finish", "S3->complete,", "->start", "S3->complete, S4->"}) {
-    auto m = parse_dst_update(bad, 7);
-    ASSERT_EQ(m.size(), 1u) << bad;
-    EXPECT_FALSE(m[0].id.has_value()) << bad;
-    EXPECT_EQ(m[0].text, bad);
-  }
-}
-
-TEST(ClipMetrics, StepTransitions) {
-  std::map<std::string, StepState> st = {{"S1", StepState::NotStarted}, {"S2", StepState::InProgress}};
-  EXPECT_TRUE(apply_step_transition(st, "S1", "start"));
-  EXPECT_FALSE(apply_step_transition(st, "S1", "start"));  // repeated: no change
-  EXPECT_TRUE(apply_step_transition(st, "S1", "complete"));
-  EXPECT_FALSE(apply_step_transition(st, "S1", "start"));  // backward
-  EXPECT_FALSE(apply_step_transition(st, "S9", "start"));  // unknown step
-  EXPECT_FALSE(apply_step_transition(st, "S2", "finish"));
-  EXPECT_EQ(st["S1"], StepState::Completed);
-  EXPECT_EQ(st["S2"], StepState::InProgress);
-  EXPECT_EQ(parse_step_state("in_progress", "x"), StepState::InProgress);
-  EXPECT_STREQ(step_state_name(StepState::NotStarted), "not_started");
-}
-
 TEST(Metrics, EmptyDenominatorsAreNull) {
   ClipRecord r;
   r.clip_id = "quiet:0";

@@ -20,24 +20,6 @@ const std::vector<std::string> kWords = {"<bos>", "<eot>", "Assistant: ", "Dst: 
                                          "system", "state", "S2->complete"};
 enum : int32_t { BOS, EOT, ASST, DST, USER, S1S, S1C, COMMA, S2S, HELLO, GARBAGE, S9S, SYS, STATE, S2C };
 
-// "S1->start, S2->complete" (the format of SPEC §3); false when malformed.
-bool parse_updates(const std::string& text, std::vector<DstTransition>* out) {
-  out->clear();
-  size_t p = 0;
-  while (p <= text.size()) {
-    size_t q = text.find(", ", p);
-    std::string part = text.substr(p, q == std::string::npos ? std::string::npos : q - p);
-    size_t arrow = part.find("->");
-    if (arrow == std::string::npos || arrow == 0) return false;
-    std::string tr = part.substr(arrow + 2);
-    if (tr != "start" && tr != "complete") return false;
-    out->push_back({part.substr(0, arrow), tr});
-    if (q == std::string::npos) break;
-    p = q + 2;
-  }
-  return !out->empty();
-}
-
 StreamTemplate test_template() {
   StreamTemplate t;
   t.assistant_header = {ASST};
@@ -48,7 +30,6 @@ StreamTemplate test_template() {
     for (int32_t i : ids) s += kWords.at(i);
     return s;
   };
-  t.parse_dst = parse_updates;
   // state turn: STATE, then 100 + 10 * step index + state, EOT
   t.state_turn = [](const std::vector<std::pair<std::string, StepState>>& st) {
     std::vector<int32_t> ids{STATE};

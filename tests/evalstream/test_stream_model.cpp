@@ -45,7 +45,6 @@ StreamTemplate ids_template() {
     for (int32_t i : ids) s += (s.empty() ? "" : " ") + std::to_string(i);
     return s;
   };
-  t.parse_dst = parse_dst_text;
   t.state_turn = [](const std::vector<std::pair<std::string, StepState>>& st) {
     std::vector<int32_t> ids{8, 6};
     for (auto& s : st) ids.push_back(10 + static_cast<int32_t>(s.second));

@@ -25,9 +25,9 @@ std::vector<int32_t> render(const ChatTemplate& t, const nlohmann::json& conv) {
       append(t.state_turn_content({{"S1", StepState::InProgress}, {"S2", StepState::NotStarted}}));
       ids.push_back(t.end_of_turn);
     } else if (role == "dst") {
-      std::vector<DstTransition> up;
-      EXPECT_TRUE(parse_dst_text(text, &up)) << text;
-      append(t.turn(Role::DstUpdate, "", up));
+      std::optional<std::vector<DstTransition>> up = parse_dst_update(text);
+      EXPECT_TRUE(up.has_value()) << text;
+      append(t.turn(Role::DstUpdate, "", up.value_or(std::vector<DstTransition>{})));
     } else {
       Role r = role == "system" ? Role::System : role == "user" ? Role::User : Role::Assistant;
       append(t.turn(r, text));
@@ -85,28 +85,9 @@ TEST(ChatTemplate, Errors) {
   EXPECT_THROW(make_chat_template("plain", llama3()), UsageError);  // no <|eot|>
 }
 
-TEST(ChatTemplate, DstAndStateText) {
-  ChatTemplate t;
-  EXPECT_EQ(t.dst_text({{"S5", "complete"}, {"S6", "start"}}), "S5->complete, S6->start");
-  EXPECT_EQ(t.dst_text({}), "");
+TEST(ChatTemplate, StateText) {
   EXPECT_EQ(ChatTemplate::state_text({{"S1", StepState::Completed}, {"S2", StepState::InProgress},
                                       {"S3", StepState::NotStarted}}),
             "Current step states: S1 completed, S2 in_progress, S3 not_started");
   EXPECT_EQ(ChatTemplate::state_text({}), "Current step states: none");
-
-  std::vector<DstTransition> up;
-  ASSERT_TRUE(parse_dst_text("S5->complete, S6->start", &up));
-  ASSERT_EQ(up.size(), 2u);
-  EXPECT_EQ(up[0].id, "S5");
-  EXPECT_EQ(up[0].transition, "complete");
-  EXPECT_EQ(up[1].id, "S6");
-  EXPECT_EQ(up[1].transition, "start");
-  EXPECT_TRUE(parse_dst_text(" S1 -> start ", &up));
-  EXPECT_EQ(up.size(), 1u);
-  EXPECT_EQ(t.dst_text(up), "S1->start");
-  for (const char* bad : {"", "S1", "S1->", "->start", "S1->finish", "S1->start,", "S1->start S2->start",
-                          "S 1->start", "S1=>start"}) {
-    EXPECT_FALSE(parse_dst_text(bad, &up)) << bad;
-    EXPECT_TRUE(up.empty());
-  }
 }

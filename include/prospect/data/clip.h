@@ -7,18 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "prospect/core/dialogue.h"  // Role, StepState, DstTransition, apply_transition
+
 namespace prospect {
-
-enum class Role { System, User, Assistant, DstUpdate };
-enum class StepState { NotStarted = 0, InProgress = 1, Completed = 2 };
-
-const char* role_name(Role r);          // "system", "user", "assistant", "DST_UPDATE"
-const char* state_name(StepState s);    // "not_started", "in_progress", "completed"
-
-struct DstTransition {
-  std::string id;          // step id, e.g. "S5"
-  std::string transition;  // "start" | "complete"
-};
 
 struct Turn {
   Role role = Role::User;
@@ -56,14 +47,6 @@ nlohmann::json clip_to_json(const Clip& c);
 std::vector<std::string> step_ids(const Clip& c);
 // The reference state at the clip's first frame (SPEC §2.1), t0 = start_frame_idx / fps.
 std::map<std::string, StepState> initial_state(const Clip& c, double fps);
-// Applies one transition if legal (not_started -> in_progress -> completed; complete may skip start).
-// Returns false (state unchanged) for an unknown step or a backward / repeated transition.
-bool apply_transition(std::map<std::string, StepState>& state, const DstTransition& t);
-
-// How a transition relates to a step's current state (validation tells these apart).
-enum class TransitionKind { Legal, AlreadyInEffect, Backward, UnknownStep, BadName };
-TransitionKind classify_transition(const std::map<std::string, StepState>& state, const DstTransition& t);
-
 // Frame range of a turn as it streams: the system turn has none (false).
 inline bool has_frames(const Turn& t) { return t.role != Role::System; }
 

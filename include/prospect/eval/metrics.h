@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "prospect/data/clip.h"  // StepState, state_name, apply_transition
+#include "prospect/core/dialogue.h"  // StepState, state_name, apply_transition
 #include "prospect/eval/text_metrics.h"
 
 namespace prospect::eval {
@@ -32,11 +32,6 @@ Event assistant_event(int64_t frame, std::string text);
 Event dst_event(int64_t frame, std::string id, std::string transition);
 Event malformed_event(int64_t frame, std::string text = "");
 
-// A generated DST update's content ("S3->complete, S1->start", SPEC §3) as events at `frame`, in
-// order. Text that does not parse as a whole (empty, a part without "->", a transition other than
-// start / complete) gives one malformed event (id null) carrying the text.
-std::vector<Event> parse_dst_update(const std::string& text, int64_t frame);
-
 // One clip as predictions.jsonl stores it: enough to recompute every number of eval.json.
 struct ClipRecord {
   std::string clip_id;
@@ -50,14 +45,6 @@ struct ClipRecord {
 // reference, predicted}; events {"role","frame","text"} or {"role","frame","id","transition"}.
 nlohmann::ordered_json record_to_json(const ClipRecord& r);
 ClipRecord record_from_json(const nlohmann::json& j, const std::string& where);  // Error names where + field
-
-const char* step_state_name(StepState s);  // state_name(): "not_started" | "in_progress" | "completed"
-StepState parse_step_state(const std::string& s, const std::string& where);
-// apply_transition() of the data layer: not_started -> in_progress -> completed, complete may skip
-// start. False (state unchanged) for an unknown step, a backward or repeated transition, or an
-// unknown transition word.
-bool apply_step_transition(std::map<std::string, StepState>& state, const std::string& id,
-                           const std::string& transition);
 
 // Integer counts of one clip (or a sum of clips). Frame views count frames first..last.
 struct ClipCounts {

@@ -42,8 +42,6 @@ struct StreamTemplate {
   std::vector<int32_t> assistant_header, dst_header;
   int32_t end_of_turn = -1;
   std::function<std::string(const std::vector<int32_t>&)> decode;  // content ids -> text
-  // "S3->complete, S4->start" -> transitions; false when malformed.
-  std::function<bool(const std::string&, std::vector<DstTransition>*)> parse_dst;
   // The whole `state` turn of a window (SPEC §3) for a state in step order.
   std::function<std::vector<int32_t>(const std::vector<std::pair<std::string, StepState>>&)> state_turn;
 };

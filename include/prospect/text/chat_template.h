@@ -6,7 +6,8 @@
 //           roles: "System: ", "User: ", "Assistant: ", "Dst: ", "State: "
 // The header is one tokenized segment (special tokens inside it are matched as tokens); the content
 // another; the end of the turn is the single id `end_of_turn`.
-// DST_UPDATE turns use the role "dst" and render their content as "S5->complete, S6->start".
+// DST_UPDATE turns use the role "dst" and render their content as dst_update_text() does
+// ("S5->complete, S6->start", core/dialogue.h).
 // The state turn (first turn of every window after the system turn) uses the role "state" and renders
 // "Current step states: S1 completed, S2 in_progress, S3 not_started" (states in the given order;
 // "Current step states: none" for an empty list).
@@ -15,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "prospect/data/clip.h"
+#include "prospect/core/dialogue.h"
 #include "prospect/text/tokenizer.h"
 
 namespace prospect {
@@ -27,7 +28,6 @@ struct ChatTemplate {
 
   std::vector<int32_t> header(Role role) const;            // header ids (may be empty)
   std::vector<int32_t> content(const std::string& text) const;  // content ids
-  std::string dst_text(const std::vector<DstTransition>& updates) const;  // "S5->complete, S6->start"
   std::vector<int32_t> state_turn_content(const std::vector<std::pair<std::string, StepState>>& states) const;
 
   // Additions.
@@ -44,10 +44,5 @@ struct ChatTemplate {
 // Errors (UsageError) for an unknown name or a tokenizer that lacks the end-of-turn token (or, for
 // llama3, the header tokens).
 ChatTemplate make_chat_template(const std::string& name, const Tokenizer& tok);
-
-// Parses "S3->complete, S4->start"; false when malformed. Spaces around items and arrows are
-// tolerated; a step id is one or more of [A-Za-z0-9_.]; the transition is "start" or "complete";
-// an empty text is malformed. On false, *out is left empty.
-bool parse_dst_text(const std::string& text, std::vector<DstTransition>* out);
 
 }  // namespace prospect
