@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "prospect/core/config.h"
+#include "prospect/core/args.h"
 #include "prospect/core/error.h"
 #include "prospect/data/synth.h"
 #include "subcommands.h"

@@ -1,12 +1,11 @@
 // prospect_eval --config F --checkpoint DIR --split test --out DIR: streaming evaluation of a
 // checkpoint on a split (SPEC §8), under mpirun for several ranks. Writes eval.json and
 // predictions.jsonl into --out and prints the table.
-#include <boost/program_options.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
-#include "prospect/core/config.h"
+#include "prospect/core/args.h"
 #include "prospect/core/error.h"
 #include "prospect/core/log.h"
 #include "prospect/dist/communicator.h"

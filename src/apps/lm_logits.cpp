@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "prospect/core/error.h"
+#include "prospect/core/file.h"
 #include "prospect/model/llama.h"
 #include "subcommands.h"
 

@@ -1,4 +1,7 @@
+// The config table and everything it drives: INI files, the command line (args.h), --help, dumps.
 #include "prospect/core/config.h"
+
+#include <boost/program_options.hpp>
 
 #include <fmt/format.h>
 
@@ -8,6 +11,7 @@
 #include <sstream>
 #include <variant>
 
+#include "prospect/core/args.h"
 #include "prospect/core/error.h"
 
 namespace po = boost::program_options;
@@ -143,8 +147,6 @@ std::vector<ConfigKey> config_keys(const Config& cfg) {
   for (auto& f : fields(const_cast<Config&>(cfg))) out.push_back({f.name, f.help, value_text(f.ptr)});
   return out;
 }
-
-void add_config_options(po::options_description& desc, Config& cfg) { add_options(desc, cfg); }
 
 void load_ini_file(const std::string& path, Config& cfg) {
   std::ifstream in(path);

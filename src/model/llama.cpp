@@ -9,6 +9,7 @@
 #include <set>
 
 #include "prospect/core/error.h"
+#include "prospect/core/file.h"
 #include "prospect/model/kv_cache.h"
 
 namespace prospect {

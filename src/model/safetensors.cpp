@@ -14,6 +14,7 @@
 #include <set>
 
 #include "prospect/core/error.h"
+#include "prospect/core/file.h"
 
 namespace prospect {
 namespace fs = std::filesystem;
@@ -35,49 +36,6 @@ const DtypeName kDtypes[] = {
     {"U8", at::kByte},   {"BOOL", at::kBool},
 };
 
-void fsync_dir(const fs::path& dir) {
-  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
-void write_all(int fd, const void* data, size_t n, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail("cannot write {}: {}", path, std::strerror(errno));
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
-// Writes the pieces to path.tmp.<pid>, fsyncs, renames over path, fsyncs the folder.
-void write_pieces_atomic(const std::string& path, const std::vector<std::pair<const void*, size_t>>& pieces) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) fail("cannot create {}: {}", tmp, std::strerror(errno));
-  try {
-    for (auto& [p, n] : pieces) write_all(fd, p, n, tmp);
-    if (::fsync(fd) != 0) fail("cannot fsync {}: {}", tmp, std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    fail("cannot rename {} to {}: {}", tmp, path, std::strerror(e));
-  }
-  fsync_dir(fs::path(path).parent_path());
-}
-
 json parse_json_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot open {}", path);
@@ -89,12 +47,6 @@ json parse_json_file(const std::string& path) {
 }
 
 }  // namespace
-
-at::ScalarType safetensors_dtype(const std::string& name) {
-  for (auto& d : kDtypes)
-    if (name == d.name) return d.type;
-  fail("unknown safetensors dtype '{}'", name);
-}
 
 std::string safetensors_dtype_name(at::ScalarType t) {
   for (auto& d : kDtypes)
@@ -251,14 +203,10 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   while (h.size() % 8 != 0) h.push_back(' ');  // the data section starts 8-aligned
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>((static_cast<uint64_t>(h.size()) >> (8 * i)) & 0xff);
-  std::vector<std::pair<const void*, size_t>> pieces{{len, 8}, {h.data(), h.size()}};
+  std::vector<ByteSpan> pieces{{len, 8}, {h.data(), h.size()}};
   for (auto& t : data)
-    if (t.numel() > 0) pieces.emplace_back(t.data_ptr(), t.numel() * t.element_size());
-  write_pieces_atomic(path, pieces);
-}
-
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  write_pieces_atomic(path, {{bytes.data(), bytes.size()}});
+    if (t.numel() > 0) pieces.push_back({t.data_ptr(), t.numel() * t.element_size()});
+  write_file_atomic(path, pieces);
 }
 
 SafetensorsDir::SafetensorsDir(const std::string& dir) : dir_(dir) {

@@ -1,8 +1,5 @@
 #include "prospect/train/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
 #include <H5public.h>
@@ -25,19 +22,6 @@ namespace fs = std::filesystem;
 namespace prospect {
 
 std::string checkpoint_name(int64_t step) { return fmt::format("step-{:06d}", step); }
-
-void make_dirs(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  PROSPECT_CHECK(!ec, "cannot create folder {}: {}", dir, ec.message());
-}
-
-void fsync_path(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  PROSPECT_CHECK(fd >= 0, "cannot open {} to fsync it", path);
-  ::fsync(fd);
-  ::close(fd);
-}
 
 bool all_finite(const NamedParams& params) {
   for (auto& [name, p] : params)

@@ -15,6 +15,7 @@
 
 #include "prospect/core/version.h"
 #include "prospect/core/error.h"
+#include "prospect/core/file.h"
 #include "prospect/core/log.h"
 #include "prospect/data/prefetch.h"
 #include "prospect/data/shard.h"

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "prospect/core/config.h"
+#include "prospect/core/args.h"
 #include "prospect/core/error.h"
 
 using namespace prospect;

@@ -1,8 +1,9 @@
 // The run configuration: INI sections data, model, loss, optim, train, dist, eval (SPEC §1).
 // Every key is declared once in config.cpp's table, which drives the INI parser, the command-line
 // overrides (--optim.lr=3e-4), --help with defaults, and the dumps saved with runs and checkpoints.
+//
+// Command-line parsing (parse_args) is declared in args.h, so that only the programs see Boost.
 #pragma once
-#include <boost/program_options.hpp>
 #include <string>
 #include <vector>
 
@@ -110,16 +111,6 @@ struct ConfigKey {
   std::string value;
 };
 std::vector<ConfigKey> config_keys(const Config& cfg);
-
-// Adds every config key as an option bound to cfg's fields, default = cfg's current value.
-void add_config_options(boost::program_options::options_description& desc, Config& cfg);
-
-// Parses an app's command line: its own options, every config key, and --config FILE (INI). The
-// command line wins over the INI, the INI over the defaults. Unknown keys and bad values throw
-// UsageError naming them. Prints --help (every option with its default) and returns false if asked.
-bool parse_args(int argc, const char* const* argv, const std::string& usage,
-                boost::program_options::options_description& app_opts, Config* cfg,
-                boost::program_options::variables_map* vm);
 
 // Reads an INI file (or text) into cfg; unknown keys / bad values throw UsageError.
 void load_ini_file(const std::string& path, Config& cfg);

@@ -48,8 +48,8 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 // Reads every tensor of one file. metadata (optional) receives "__metadata__".
 TensorMap load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 
-// Writes tensors (any device/layout; stored contiguous, CPU) in the given order, atomically:
-// path.tmp.<pid> is written, fsync'ed and renamed over path, then the folder is fsync'ed.
+// Writes tensors (any device/layout; stored contiguous, CPU) in the given order, atomically
+// (write_file_atomic of core/file.h: temporary file, fsync, rename, folder fsync).
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
@@ -82,11 +82,8 @@ TensorMap load_safetensors_dir(const std::string& dir);
 void save_safetensors_dir(const std::string& dir, const NamedTensors& tensors, uint64_t max_shard_bytes = 0,
                           const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 
-// "F32", "F16", "BF16", "F64", "I64", ... <-> at::ScalarType. Unknown names throw Error.
-at::ScalarType safetensors_dtype(const std::string& name);
+// The safetensors name of a dtype: "F32", "F16", "BF16", "F64", "I64", ...; Error for a dtype the format
+// cannot store.
 std::string safetensors_dtype_name(at::ScalarType t);
-
-// Writes text to path atomically (temp file, fsync, rename), as save_safetensors does.
-void write_file_atomic(const std::string& path, const std::string& bytes);
 
 }  // namespace prospect

@@ -51,10 +51,6 @@ void check_model_keys(const Config& cfg, const nlohmann::json& trainer, const st
 
 bool all_finite(const NamedParams& params);
 
-// Makes sure a folder exists (parents too) and fsyncs a folder / file (for renames to be durable).
-void make_dirs(const std::string& dir);
-void fsync_path(const std::string& path);
-
 std::string torch_rng_state_hex();
 void set_torch_rng_state_hex(const std::string& hex);
 
