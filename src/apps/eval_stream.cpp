@@ -2,18 +2,13 @@
 // checkpoint on a split (SPEC §8), under mpirun for several ranks. Writes eval.json and
 // predictions.jsonl into --out and prints the table.
 #include <cstdio>
-#include <filesystem>
-#include <iostream>
 
 #include "prospect/core/args.h"
 #include "prospect/core/error.h"
 #include "prospect/core/log.h"
 #include "prospect/dist/communicator.h"
 #include "prospect/eval/evaluate.h"
-#include "prospect/train/checkpoint.h"
 #include "subcommands.h"
-
-namespace fs = std::filesystem;
 
 namespace prospect::apps {
 
@@ -47,25 +42,7 @@ int eval_stream(int argc, const char* const* argv) {
     auto comm = make_communicator(cfg.dist.backend, false, cfg.dist.timeout_s);
     init_logging(comm->rank());
 
-    eval::EvalSetup s;
-    s.cfg = cfg;
-    s.split = split;
-    s.store_path = split == "train" ? cfg.data.train : split == "val" ? cfg.data.val : cfg.data.test;
-    s.out_dir = out;
-    if (!fs::is_directory(checkpoint)) fail("checkpoint folder not found: {}", checkpoint);
-    s.checkpoint = fs::canonical(checkpoint).string();  // latest -> step-N
-    // A checkpoint names its template and tokenizer (trainer.json); a bare model folder uses the config's.
-    if (fs::exists(s.checkpoint + "/trainer.json")) {
-      nlohmann::json tj = read_trainer_json(s.checkpoint);
-      check_model_keys(cfg, tj, s.checkpoint);
-      s.template_name = tj.value("template", cfg.data.template_name);
-      s.tokenizer_path = s.checkpoint + "/" + tj.value("tokenizer", std::string());
-      s.checkpoint_step = tj.value("step", int64_t{-1});
-      if (!fs::exists(s.tokenizer_path)) fail("checkpoint {}: tokenizer file missing ({})", s.checkpoint, s.tokenizer_path);
-    } else {
-      s.template_name = cfg.data.template_name;
-      s.tokenizer_path = cfg.data.tokenizer;
-    }
+    eval::EvalSetup s = eval::make_eval_setup(cfg, checkpoint, split, out);
     if (mode == "teacher-forced") {
       nlohmann::ordered_json j = eval::evaluate_teacher_forced(s, *comm, sweep);
       if (comm->rank() == 0) {

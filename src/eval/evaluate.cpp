@@ -27,12 +27,27 @@ namespace fs = std::filesystem;
 
 namespace prospect::eval {
 
+EvalSetup make_eval_setup(const Config& cfg, const std::string& checkpoint_dir, const std::string& split,
+                          const std::string& out_dir) {
+  EvalSetup s;
+  s.cfg = cfg;
+  s.split = split;
+  s.store_path = split == "train" ? cfg.data.train : split == "val" ? cfg.data.val : cfg.data.test;
+  s.out_dir = out_dir;
+  s.checkpoint = read_checkpoint(checkpoint_dir);
+  check_model_config(cfg, s.checkpoint);
+  // A training checkpoint names its template and tokenizer; a bare model folder uses the config's.
+  s.layout = s.checkpoint.layout.value_or(sequence_layout(cfg));
+  s.tokenizer_path = s.checkpoint.layout ? s.checkpoint.tokenizer_path : cfg.data.tokenizer;
+  return s;
+}
+
 nlohmann::json eval_config_json(const EvalSetup& s) {
   const Config& c = s.cfg;
   nlohmann::json j;
   j["split"] = s.split;
-  j["checkpoint_step"] = s.checkpoint_step;
-  j["template"] = s.template_name;
+  j["checkpoint_step"] = s.checkpoint.trainer ? s.checkpoint.trainer->step : int64_t{-1};
+  j["template"] = s.layout.template_name;
   j["data"] = {{"frames", c.data.frames},
                {"max_seq_len", c.data.max_seq_len},
                {"dst_turns", c.data.dst_turns},
@@ -96,19 +111,6 @@ StreamClip stream_input(const Clip& clip, const std::vector<float>& rows, int64_
 
 }  // namespace
 
-void check_model_shape(const ModelConfig& cfg, const LlamaConfig& model, const std::string& dir) {
-  auto same = [&](const char* key, int64_t mine, int64_t theirs) {
-    if (mine != theirs)
-      usage_fail("{} = {} disagrees with the checkpoint {} (which has {}); the checkpoint defines the model", key, mine,
-                 dir, theirs);
-  };
-  same("model.hidden_size", cfg.hidden_size, model.hidden_size);
-  same("model.intermediate_size", cfg.intermediate_size, model.intermediate_size);
-  same("model.num_hidden_layers", cfg.num_hidden_layers, model.num_hidden_layers);
-  same("model.num_attention_heads", cfg.num_attention_heads, model.num_attention_heads);
-  same("model.num_key_value_heads", cfg.num_key_value_heads, model.num_key_value_heads);
-}
-
 // What both modes open: the store, the model (checked against the store, the config and the
 // tokenizer), the template and the sequence options.
 struct Opened {
@@ -124,17 +126,16 @@ static std::unique_ptr<Opened> open_all(const EvalSetup& s) {
   if (cfg.train.threads > 0) at::set_num_threads(cfg.train.threads);
   auto o = std::make_unique<Opened>();
   o->store = std::make_unique<Store>(s.store_path);
-  o->model = load_dst_model(s.checkpoint);
+  o->model = load_checkpoint_model(s.checkpoint);
   o->model->eval();
   if (o->model->feature_dim != o->store->embedding_dim())
     fail("split '{}' ({}): frame embeddings have dimension {}, but the model of {} takes {} (model.feature_dim)",
-         s.split, s.store_path, o->store->embedding_dim(), s.checkpoint, o->model->feature_dim);
-  check_model_shape(cfg.model, o->model->config, s.checkpoint);
+         s.split, s.store_path, o->store->embedding_dim(), s.checkpoint.dir, o->model->feature_dim);
   o->tok = load_tokenizer(s.tokenizer_path);
   if (o->tok->vocab_size() > o->model->image_token_id)
     fail("tokenizer {} has {} tokens, but the model of {} has {} text tokens (its <image> id)", s.tokenizer_path,
-         o->tok->vocab_size(), s.checkpoint, o->model->image_token_id);
-  o->tmpl = make_chat_template(s.template_name, *o->tok);
+         o->tok->vocab_size(), s.checkpoint.dir, o->model->image_token_id);
+  o->tmpl = make_chat_template(s.layout.template_name, *o->tok);
   o->opt = seq_options(cfg.data, static_cast<int32_t>(o->model->image_token_id), o->store->fps());
   return o;
 }

@@ -13,6 +13,7 @@
 #include <map>
 #include <thread>
 
+#include "prospect/checkpoint/checkpoint.h"
 #include "prospect/core/version.h"
 #include "prospect/core/error.h"
 #include "prospect/core/file.h"
@@ -29,7 +30,6 @@
 #include "prospect/seq/collate.h"
 #include "prospect/text/chat_template.h"
 #include "prospect/text/tokenizer.h"
-#include "prospect/train/checkpoint.h"
 #include "prospect/train/losses.h"
 #include "prospect/train/optim.h"
 
@@ -56,6 +56,12 @@ double peak_rss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return u.ru_maxrss / 1024.0;
+}
+
+bool all_finite(const NamedParams& params) {
+  for (auto& [name, p] : params)
+    if (!at::isfinite(p).all().item<bool>()) return false;
+  return true;
 }
 
 nlohmann::json opt_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
@@ -194,11 +200,13 @@ int run_training(const Config& cfg, const TrainArgs& args) {
   // ---- model and optimizer: the checkpoint defines the model
   TrainerState state;
   DSTProActLlama model{nullptr};
+  std::optional<Checkpoint> ck;
   if (!ckpt.empty()) {
-    nlohmann::json tj = read_trainer_json(ckpt);
-    check_model_keys(cfg, tj, ckpt);
-    state = trainer_state_from_json(tj, ckpt + "/trainer.json");
-    model = load_dst_model(ckpt, feature_dim);
+    ck = read_checkpoint(ckpt);
+    PROSPECT_CHECK(ck->trainer.has_value(), "checkpoint {}: missing trainer.json ({}/trainer.json)", ckpt, ckpt);
+    check_model_config(cfg, *ck);
+    state = *ck->trainer;
+    model = load_checkpoint_model(*ck, feature_dim);
     model->gradient_checkpointing = cfg.model.gradient_checkpointing;
     if (!cfg.model.freeze.empty()) freeze_parameters(*model, cfg.model.freeze);
     set_torch_rng_state_hex(state.torch_rng);
@@ -221,7 +229,7 @@ int run_training(const Config& cfg, const TrainArgs& args) {
     if (p.value().requires_grad()) trainable.emplace_back(p.key(), p.value());
   }
   AdamW opt(trainable, cfg.optim);
-  if (!ckpt.empty()) opt.load_state(load_safetensors(ckpt + "/optimizer.safetensors"), ckpt + "/optimizer.safetensors");
+  if (ck) opt.load_state(load_optimizer_state(*ck), ck->dir + "/optimizer.safetensors");
   std::unique_ptr<Reducer> reducer;
   if (world > 1) {
     broadcast_parameters(*model, *comm);
@@ -329,8 +337,16 @@ int run_training(const Config& cfg, const TrainArgs& args) {
     state.torch_rng = torch_rng_state_hex();
     PROSPECT_CHECK(all_finite(all_params), "step {}: the model has non-finite weights; not saved", state.step);
     if (rank == 0) {
-      std::string dir = save_checkpoint(run_dir, state, cfg, world, opt.state(),
-                                        [&](const std::string& d) { save_dst_model(model, d); }, cfg.data.tokenizer);
+      NamedParams optimizer_state = opt.state();
+      CheckpointContents contents;
+      contents.model = &model;
+      contents.optimizer_state = &optimizer_state;
+      contents.trainer = state;
+      contents.run_config = &cfg;
+      contents.layout = sequence_layout(cfg);
+      contents.tokenizer_path = cfg.data.tokenizer;
+      contents.world_size = world;
+      std::string dir = save_checkpoint(run_dir, contents);
       spdlog::info("saved {}", dir);
     }
     comm->barrier();

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <thread>
 
+#include "prospect/checkpoint/checkpoint.h"
 #include "prospect/core/error.h"
 #include "prospect/data/store.h"
 #include "prospect/data/synth.h"
@@ -23,7 +24,6 @@
 #include "prospect/seq/collate.h"
 #include "prospect/text/chat_template.h"
 #include "prospect/text/tokenizer.h"
-#include "prospect/train/checkpoint.h"
 #include "prospect/train/losses.h"
 #include "prospect/train/trainer.h"
 #include "test_util.h"
@@ -216,7 +216,7 @@ TEST(Trainer, KillDuringCheckpointLeavesLatestLoadable) {
     EXPECT_NO_THROW({
       DSTProActLlama m = load_dst_model(latest);
       load_safetensors(latest + "/optimizer.safetensors");
-      read_trainer_json(latest);
+      EXPECT_TRUE(read_checkpoint(latest).trainer.has_value());
     }) << latest;
   }
   EXPECT_FALSE(latest_checkpoint(run).empty());
@@ -356,7 +356,7 @@ TEST(Trainer, SigtermCheckpointsAndExits3) {
   EXPECT_EQ(WEXITSTATUS(st), 3);
   std::string latest = latest_checkpoint(run);
   ASSERT_FALSE(latest.empty());
-  int64_t step = read_trainer_json(latest)["step"].get<int64_t>();
+  int64_t step = read_checkpoint(latest).trainer->step;
   EXPECT_GT(step, 0);
   EXPECT_EQ(fs::path(latest).filename().string(), checkpoint_name(step));
 }

@@ -9,33 +9,34 @@
 #include <string>
 #include <vector>
 
+#include "prospect/checkpoint/checkpoint.h"
 #include "prospect/core/config.h"
 #include "prospect/eval/report.h"
 
 namespace prospect {
 class Communicator;
-struct LlamaConfig;
 }
 
 namespace prospect::eval {
 
+// What an evaluation runs on.
 struct EvalSetup {
   Config cfg;                  // the effective configuration (data.*, eval.*)
-  std::string checkpoint;      // a model folder of ours (config.json, model.safetensors, prospect.safetensors)
+  Checkpoint checkpoint;       // a training checkpoint or a bare model folder (checkpoint/checkpoint.h)
+  SequenceLayout layout;       // the checkpoint's; a bare model folder: the configuration's
+  std::string tokenizer_path;  // the checkpoint's copy; a bare model folder: data.tokenizer
   std::string split = "test";  // recorded in eval.json
-  std::string store_path;      // the split's store
-  std::string tokenizer_path;  // the checkpoint's tokenizer file
-  std::string template_name;   // the checkpoint's template
-  int64_t checkpoint_step = -1;
+  std::string store_path;      // the split's store: data.train | data.val | data.test
   std::string out_dir;         // "" writes nothing
 };
 
+// Reads the checkpoint folder and checks the configuration's model.* keys against it (UsageError naming
+// the first that differs: the checkpoint defines the model). split: train | val | test.
+EvalSetup make_eval_setup(const Config& cfg, const std::string& checkpoint_dir, const std::string& split,
+                          const std::string& out_dir);
+
 // The `config` block of eval.json: what the numbers depend on, no paths, no world size.
 nlohmann::json eval_config_json(const EvalSetup& s);
-
-// The model.* shape keys of the configuration against the checkpoint's model: UsageError naming the
-// first key that differs (the checkpoint defines the model).
-void check_model_shape(const ModelConfig& cfg, const LlamaConfig& model, const std::string& dir);
 
 // Streams every clip of this rank, gathers on rank 0 and writes the outputs there. Returns the
 // combined result on rank 0, nullopt elsewhere. Errors (prospect::Error): a store that is missing or

@@ -1,0 +1,97 @@
+// A checkpoint folder (SPEC §6) and the one module that writes and reads it. Training writes
+//   run_dir/checkpoints/step-000123/
+//     config.json, model.safetensors, prospect.safetensors   the model (save_dst_model, model/dst_model.h)
+//     optimizer.safetensors                                   the optimizer's state (named tensors)
+//     trainer.json                                            TrainerState, the run's configuration (INI),
+//                                                             the SequenceLayout, the tokenizer's file name,
+//                                                             git revision and library versions
+//     <the tokenizer file>                                    a copy: the folder alone evaluates or resumes
+// into checkpoints/.tmp-step-000123 (every file fsync'ed, the folder fsync'ed and renamed), then
+// swaps checkpoints/latest (a relative symlink) by rename: a kill at any moment leaves the previous
+// checkpoint loadable. The newest train.keep_last are kept.
+//
+// Evaluation also reads a bare model folder (save_dst_model's three files, no trainer.json): it has no
+// trainer state, no layout and no tokenizer of its own, so the caller's configuration supplies them.
+//
+// What the folder holds is two structs of named fields: CheckpointContents (what save_checkpoint
+// writes) and Checkpoint (what read_checkpoint finds). A new file (LoRA adapters, ...) or trainer.json
+// key (another sequence-layout key, ...) is a field in each and one line in the writer and the reader.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "prospect/core/config.h"
+#include "prospect/model/safetensors.h"  // NamedTensors, TensorMap
+
+namespace prospect {
+
+class DSTProActLlama;  // model/dst_model.h
+
+// Where the data order and the loop stand after a step (everything the loop needs to go on exactly).
+struct TrainerState {
+  int64_t step = 0;           // optimizer steps done
+  int64_t epoch = 0;          // epoch of the next step
+  int64_t epoch_step = 0;     // steps of that epoch already done (the data cursor)
+  int64_t bad_steps = 0;      // consecutive skipped steps
+  int64_t tokens_seen = 0;
+  std::string torch_rng;      // the CPU generator state, hex (torch_rng_state_hex)
+};
+
+// How the model's sequences were laid out (SPEC §3): evaluation lays them out the same way.
+// trainer.json keys: "template" (data.template).
+struct SequenceLayout {
+  std::string template_name = "plain";
+};
+SequenceLayout sequence_layout(const Config& cfg);  // the layout a run with this configuration trains
+
+// Everything save_checkpoint writes.
+struct CheckpointContents {
+  DSTProActLlama* model = nullptr;                 // config.json, model.safetensors, prospect.safetensors
+  const NamedTensors* optimizer_state = nullptr;   // optimizer.safetensors
+  TrainerState trainer;                            // trainer.json
+  const Config* run_config = nullptr;              // trainer.json "config" (its INI text); keep_last
+  SequenceLayout layout;                           // trainer.json "template"
+  std::string tokenizer_path;                      // copied in; trainer.json "tokenizer" = its file name
+  int world_size = 1;                              // trainer.json "world_size" (recorded only)
+};
+
+// What read_checkpoint finds. The optional parts are absent in a bare model folder.
+struct Checkpoint {
+  std::string dir;                         // canonical (a `latest` link resolved)
+  std::optional<TrainerState> trainer;     // trainer.json
+  std::optional<std::string> run_config;   // trainer.json "config": the run's INI text
+  std::optional<SequenceLayout> layout;    // trainer.json "template"
+  std::string tokenizer_path;              // the folder's copy of the tokenizer ("" in a bare model folder)
+  bool has_optimizer_state = false;        // optimizer.safetensors is there
+};
+
+std::string checkpoint_name(int64_t step);  // "step-000123"
+
+// Writes run_dir/checkpoints/step-N (N = contents.trainer.step) as above; returns that folder. The
+// model must be finite (the caller checks). Rank 0 only.
+std::string save_checkpoint(const std::string& run_dir, const CheckpointContents& contents);
+
+// Reads a checkpoint folder or a bare model folder (the model itself is read by load_checkpoint_model).
+// Errors (Error, naming the file): no such folder, trainer.json not valid, its tokenizer missing.
+Checkpoint read_checkpoint(const std::string& dir);
+// The folder `run_dir/checkpoints/latest` points to, or "" when there is none.
+std::string latest_checkpoint(const std::string& run_dir);
+
+// The checkpoint's model (feature_dim 0: the file's; otherwise it must match) and optimizer state
+// (Error when the folder has none).
+DSTProActLlama load_checkpoint_model(const Checkpoint& ck, int64_t feature_dim = 0);
+TensorMap load_optimizer_state(const Checkpoint& ck);
+
+// The configuration's model.* keys against the checkpoint, which defines the model: UsageError naming
+// the first key that differs, with both values. A training checkpoint: every key that says what the
+// model is (all but init, freeze, gradient_checkpointing, device, dtype) against the run's saved
+// configuration. A bare model folder: the shape keys (hidden_size, intermediate_size,
+// num_hidden_layers, num_attention_heads, num_key_value_heads) against its config.json.
+void check_model_config(const Config& cfg, const Checkpoint& ck);
+
+// The CPU generator's state as hex text (what TrainerState::torch_rng holds), and back ("" leaves it).
+std::string torch_rng_state_hex();
+void set_torch_rng_state_hex(const std::string& hex);
+
+}  // namespace prospect

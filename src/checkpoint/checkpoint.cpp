@@ -1,0 +1,232 @@
+// Writing and reading a checkpoint folder (checkpoint.h): the files, trainer.json, the atomic swap.
+#include "prospect/checkpoint/checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Generator.h>
+#include <H5public.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "prospect/core/error.h"
+#include "prospect/core/file.h"
+#include "prospect/core/version.h"
+#include "prospect/model/dst_model.h"
+
+namespace fs = std::filesystem;
+
+namespace prospect {
+
+namespace {
+
+const char* kTrainerFile = "trainer.json";
+const char* kOptimizerFile = "optimizer.safetensors";
+
+// trainer.json: the trainer state, the run, the sequence layout, the tokenizer, where it came from.
+nlohmann::json trainer_json(const CheckpointContents& c) {
+  const TrainerState& s = c.trainer;
+  unsigned maj = 0, min = 0, rel = 0;
+  H5get_libversion(&maj, &min, &rel);
+  return {{"step", s.step},
+          {"epoch", s.epoch},
+          {"epoch_step", s.epoch_step},
+          {"bad_steps", s.bad_steps},
+          {"tokens_seen", s.tokens_seen},
+          {"rng", {{"torch_cpu", s.torch_rng}, {"data_seed", c.run_config->train.seed}}},
+          {"world_size", c.world_size},
+          {"config", to_ini(*c.run_config)},
+          {"template", c.layout.template_name},
+          {"tokenizer", fs::path(c.tokenizer_path).filename().string()},
+          {"git_rev", git_revision()},
+          {"versions",
+           {{"prospect", version()}, {"torch", TORCH_VERSION}, {"hdf5", fmt::format("{}.{}.{}", maj, min, rel)}}}};
+}
+
+// The state keys: step, epoch and epoch_step are required; the others have defaults (older files).
+TrainerState trainer_state_from_json(const nlohmann::json& j, const std::string& where) {
+  TrainerState s;
+  try {
+    s.step = j.at("step").get<int64_t>();
+    s.epoch = j.at("epoch").get<int64_t>();
+    s.epoch_step = j.at("epoch_step").get<int64_t>();
+    s.bad_steps = j.value("bad_steps", int64_t{0});
+    s.tokens_seen = j.value("tokens_seen", int64_t{0});
+    if (j.contains("rng")) s.torch_rng = j.at("rng").value("torch_cpu", std::string());
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: {}", where, e.what());
+  }
+  return s;
+}
+
+std::string json_string(const nlohmann::json& j, const char* key, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) fail("{}: field '{}' missing or not a string", where, key);
+  return it->get<std::string>();
+}
+
+void copy_file_atomic(const std::string& from, const std::string& to) {
+  std::string bytes;
+  PROSPECT_CHECK(read_file(from, &bytes), "cannot read {}", from);
+  write_file_atomic(to, bytes);
+}
+
+// latest -> name, swapped atomically: a new link under a temporary name renamed over the old one.
+void point_latest_to(const std::string& root, const std::string& name) {
+  const std::string link_tmp = root + "/.latest.tmp";
+  std::error_code ec;
+  fs::remove(link_tmp, ec);
+  fs::create_symlink(name, link_tmp, ec);
+  PROSPECT_CHECK(!ec, "cannot create symlink {}: {}", link_tmp, ec.message());
+  PROSPECT_CHECK(std::rename(link_tmp.c_str(), (root + "/latest").c_str()) == 0, "cannot replace {}/latest", root);
+  fsync_path(root);
+}
+
+// Removes all but the newest `keep` step folders (never `current`).
+void keep_newest(const std::string& root, int keep, const std::string& current) {
+  std::vector<std::string> steps;
+  for (auto& e : fs::directory_iterator(root)) {
+    std::string n = e.path().filename().string();
+    if (e.is_directory() && !e.is_symlink() && n.rfind("step-", 0) == 0) steps.push_back(n);
+  }
+  std::sort(steps.begin(), steps.end());
+  std::error_code ec;
+  for (size_t i = 0; i + keep < steps.size(); ++i)
+    if (steps[i] != current) fs::remove_all(root + "/" + steps[i], ec);
+}
+
+}  // namespace
+
+SequenceLayout sequence_layout(const Config& cfg) {
+  SequenceLayout l;
+  l.template_name = cfg.data.template_name;
+  return l;
+}
+
+std::string checkpoint_name(int64_t step) { return fmt::format("step-{:06d}", step); }
+
+std::string save_checkpoint(const std::string& run_dir, const CheckpointContents& c) {
+  PROSPECT_CHECK(c.model && c.optimizer_state && c.run_config, "save_checkpoint: model, optimizer state and config are required");
+  const std::string root = run_dir + "/checkpoints";
+  make_dirs(root);
+  const std::string name = checkpoint_name(c.trainer.step);
+  const std::string final_dir = root + "/" + name;
+  const std::string tmp = root + "/.tmp-" + name;
+  std::error_code ec;
+  fs::remove_all(tmp, ec);  // a leftover of an interrupted save
+  make_dirs(tmp);
+
+  save_dst_model(*c.model, tmp);
+  save_safetensors(tmp + "/" + kOptimizerFile, *c.optimizer_state, {{"format", "prospect-adamw"}});
+  write_file_atomic(tmp + "/" + kTrainerFile, trainer_json(c).dump(2) + "\n");
+  if (!c.tokenizer_path.empty())
+    copy_file_atomic(c.tokenizer_path, tmp + "/" + fs::path(c.tokenizer_path).filename().string());
+  fsync_path(tmp);
+
+  if (fs::exists(final_dir)) fs::remove_all(final_dir);  // the same step saved again (e.g. stop right after a save)
+  fs::rename(tmp, final_dir, ec);
+  PROSPECT_CHECK(!ec, "cannot rename {} to {}: {}", tmp, final_dir, ec.message());
+  fsync_path(root);
+  point_latest_to(root, name);
+  keep_newest(root, std::max(1, c.run_config->train.keep_last), name);
+  return final_dir;
+}
+
+Checkpoint read_checkpoint(const std::string& dir) {
+  if (!fs::is_directory(dir)) fail("checkpoint folder not found: {}", dir);
+  Checkpoint ck;
+  ck.dir = fs::canonical(dir).string();  // latest -> step-N
+  ck.has_optimizer_state = fs::exists(ck.dir + "/" + kOptimizerFile);
+  const std::string path = ck.dir + "/" + kTrainerFile;
+  if (!fs::exists(path)) return ck;  // a bare model folder
+  std::string text;
+  PROSPECT_CHECK(read_file(path, &text), "checkpoint {}: cannot read {}", ck.dir, path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: not valid JSON: {}", path, e.what());
+  }
+  ck.trainer = trainer_state_from_json(j, path);
+  ck.run_config = json_string(j, "config", path);
+  ck.layout = SequenceLayout{json_string(j, "template", path)};
+  std::string tok = json_string(j, "tokenizer", path);
+  ck.tokenizer_path = ck.dir + "/" + tok;
+  if (tok.empty() || !fs::is_regular_file(ck.tokenizer_path))
+    fail("checkpoint {}: tokenizer file missing ({})", ck.dir, ck.tokenizer_path);
+  return ck;
+}
+
+std::string latest_checkpoint(const std::string& run_dir) {
+  const std::string link = run_dir + "/checkpoints/latest";
+  std::error_code ec;
+  if (!fs::is_symlink(link, ec) && !fs::exists(link, ec)) return "";
+  fs::path target = fs::canonical(link, ec);
+  PROSPECT_CHECK(!ec, "{} points to a missing checkpoint", link);
+  return target.string();
+}
+
+DSTProActLlama load_checkpoint_model(const Checkpoint& ck, int64_t feature_dim) {
+  return load_dst_model(ck.dir, feature_dim);
+}
+
+TensorMap load_optimizer_state(const Checkpoint& ck) {
+  const std::string path = ck.dir + "/" + kOptimizerFile;
+  PROSPECT_CHECK(ck.has_optimizer_state, "checkpoint {}: no optimizer state ({})", ck.dir, path);
+  return load_safetensors(path);
+}
+
+void check_model_config(const Config& cfg, const Checkpoint& ck) {
+  auto differs = [&](const std::string& key, const std::string& mine, const std::string& theirs) {
+    usage_fail("{} = {} disagrees with the checkpoint {} (which has {} = {}); the checkpoint defines the model", key,
+               mine, ck.dir, key, theirs);
+  };
+  if (ck.run_config) {
+    Config saved;
+    load_ini_text(*ck.run_config, saved);
+    auto mine = config_keys(cfg);
+    auto theirs = config_keys(saved);
+    for (size_t i = 0; i < mine.size(); ++i) {
+      const std::string& k = mine[i].name;
+      if (k.rfind("model.", 0) != 0) continue;
+      if (k == "model.init" || k == "model.freeze" || k == "model.gradient_checkpointing" || k == "model.device" ||
+          k == "model.dtype")
+        continue;  // how to run, not what the model is
+      if (mine[i].value != theirs[i].value) differs(k, mine[i].value, theirs[i].value);
+    }
+    return;
+  }
+  LlamaConfig model = load_llama_config(ck.dir + "/config.json");
+  auto same = [&](const char* key, int64_t mine, int64_t theirs) {
+    if (mine != theirs) differs(key, std::to_string(mine), std::to_string(theirs));
+  };
+  same("model.hidden_size", cfg.model.hidden_size, model.hidden_size);
+  same("model.intermediate_size", cfg.model.intermediate_size, model.intermediate_size);
+  same("model.num_hidden_layers", cfg.model.num_hidden_layers, model.num_hidden_layers);
+  same("model.num_attention_heads", cfg.model.num_attention_heads, model.num_attention_heads);
+  same("model.num_key_value_heads", cfg.model.num_key_value_heads, model.num_key_value_heads);
+}
+
+std::string torch_rng_state_hex() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  at::Tensor st = gen.get_state();
+  std::string hex;
+  const uint8_t* d = st.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < st.numel(); ++i) hex += fmt::format("{:02x}", d[i]);
+  return hex;
+}
+
+void set_torch_rng_state_hex(const std::string& hex) {
+  if (hex.empty()) return;
+  at::Tensor st = at::empty({static_cast<int64_t>(hex.size() / 2)}, at::kByte);
+  uint8_t* d = st.data_ptr<uint8_t>();
+  for (size_t i = 0; i < hex.size() / 2; ++i) d[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(st);
+}
+
+}  // namespace prospect
