@@ -294,6 +294,7 @@ nlohmann::ordered_json evaluate_teacher_forced(const EvalSetup& s, Communicator&
   Store& store = *opened->store;
   DSTProActLlama& model = opened->model;
   torch::NoGradGuard ng;
+  const at::Device device = model->lm_head_weight().device();
   std::vector<TfClip> mine;
   for_my_clips(comm, store.num_clips(), [&](int64_t c) {
     Clip clip = store.clip(c);
@@ -303,7 +304,7 @@ nlohmann::ordered_json evaluate_teacher_forced(const EvalSetup& s, Communicator&
     r.clip_id = clip.id();
     Sampling all;  // rate 1.0: every idle frame is a negative, as deployed
     for (const Sequence& seq : make_sequences(clip, opened->tmpl, opened->opt, all)) {
-      Batch b = collate({&seq}, {cf});
+      Batch b = to_device(collate({&seq}, {cf}), device);
       DSTOutput o = model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
       r.counts += teacher_forced_counts(o.speaking_logits, o.dst_logits, o.lm_logits, b, cfg.eval.speak_threshold,
                                         cfg.eval.dst_threshold);

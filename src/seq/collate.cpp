@@ -1,5 +1,7 @@
 #include "prospect/seq/collate.h"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 
 #include "prospect/core/error.h"
@@ -64,6 +66,13 @@ Batch collate(const std::vector<const Sequence*>& seqs, const std::vector<at::Te
     int64_t D = clip_frames[0].defined() && clip_frames[0].dim() == 2 ? clip_frames[0].size(1) : 0;
     b.frames = at::zeros({0, D}, at::kFloat);
   }
+  return b;
+}
+
+Batch to_device(Batch b, const at::Device& device) {
+  for_each_tensor(b, [&](at::Tensor& t) {
+    if (t.defined()) t = t.to(device);
+  });
   return b;
 }
 

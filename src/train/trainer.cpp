@@ -148,14 +148,6 @@ struct Autocast {
   }
 };
 
-struct Batchify {
-  Batch operator()(Batch b, const at::Device& d) const {
-    for (at::Tensor* t : {&b.input_ids, &b.attention_mask, &b.frames, &b.decision_index, &b.lm_index})
-      *t = t->to(d);
-    return b;
-  }
-};
-
 }  // namespace
 
 int run_training(const Config& cfg, const TrainArgs& args) {
@@ -312,7 +304,7 @@ int run_training(const Config& cfg, const TrainArgs& args) {
     model->eval();
     TeacherForcedCounts c;
     for (const Batch& vb : val_batches) {
-      Batch b = Batchify()(vb, device);
+      Batch b = to_device(vb, device);
       Autocast ac(bf16);
       DSTOutput out = model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
       c += teacher_forced_counts(out.speaking_logits, out.dst_logits, out.lm_logits, b, cfg.eval.speak_threshold,
@@ -374,7 +366,7 @@ int run_training(const Config& cfg, const TrainArgs& args) {
     double parts[6] = {0, 0, 0, 0, 0, 0};  // loss, sg, sb, dg, db, non-finite flag
     for (size_t k = 0; k < d->batches.size(); ++k) {
       if (reducer) reducer->set_sync(k + 1 == d->batches.size());
-      Batch b = Batchify()(std::move(d->batches[k]), device);
+      Batch b = to_device(std::move(d->batches[k]), device);
       DSTOutput out;
       {
         Autocast ac(bf16);

@@ -4,6 +4,10 @@
 // not_started=18 in_progress=19 completed=20 make=21 tea=22 ","=23, <image>=24).
 #include <gtest/gtest.h>
 
+#include <ATen/ATen.h>
+
+#include <set>
+
 #include "prospect/core/error.h"
 #include "prospect/seq/collate.h"
 #include "prospect/seq/labels.h"
@@ -189,4 +193,32 @@ TEST(Seq, CollatePadsAndConcatenatesFrames) {
   EXPECT_EQ(b.counts.dst_gen, 6);
   EXPECT_EQ(b.tokens, 56);
   EXPECT_EQ(b.sequences, 2);
+}
+
+// to_device must move every tensor of a batch (a label left on the CPU breaks the loss on a GPU). The
+// visitor names every field of Batch (a new field does not compile until it is named there); this test
+// pins the tensors it visits, and the size of Batch catches a field added without updating it.
+TEST(Seq, ToDeviceVisitsEveryTensorField) {
+  static_assert(sizeof(Batch) == 9 * sizeof(at::Tensor) + sizeof(LabelCounts) + 2 * sizeof(int64_t) +
+                                     sizeof(std::vector<std::string>),
+                "a field was added to Batch: visit it in for_each_tensor (seq/collate.h), then update this test");
+  Fixture f(30);
+  auto seqs = make_sequences(golden_clip(), f.tmpl, f.opt, Sampling{7, 0, 1.0});
+  at::Tensor rows = at::arange(8 * 3, at::kFloat).reshape({8, 3});
+  Batch b = collate({&seqs[1], &seqs[0]}, {rows, rows}, 0);
+  std::set<const at::Tensor*> visited;
+  for_each_tensor(b, [&](at::Tensor& t) { EXPECT_TRUE(visited.insert(&t).second); });
+  std::set<const at::Tensor*> fields = {&b.input_ids,         &b.attention_mask,      &b.frames,
+                                        &b.speaking_labels,   &b.dst_update_labels,   &b.speaking_gen_labels,
+                                        &b.dst_gen_labels,    &b.decision_index,      &b.lm_index};
+  EXPECT_EQ(visited, fields);
+  // on the CPU a move changes nothing: the same values, the same storage
+  Batch moved = to_device(b, at::Device(at::kCPU));
+  for_each_tensor(b, [&](at::Tensor& t) { ASSERT_TRUE(t.defined()); });
+  EXPECT_TRUE(at::equal(moved.dst_gen_labels, b.dst_gen_labels));
+  EXPECT_EQ(moved.speaking_labels.data_ptr(), b.speaking_labels.data_ptr());
+  EXPECT_EQ(moved.frames.data_ptr(), b.frames.data_ptr());
+  EXPECT_EQ(moved.tokens, b.tokens);
+  EXPECT_EQ(moved.clip_ids, b.clip_ids);
+  EXPECT_FALSE(to_device(Batch{}, at::Device(at::kCPU)).input_ids.defined());  // undefined tensors stay so
 }

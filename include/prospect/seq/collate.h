@@ -1,10 +1,11 @@
 // Batches windows (labels.h) into tensors: padded to the batch maximum (right padding), attention
 // mask, -100 at padding, the frames of the batch concatenated in <image> order (row-major over the
-// batch), and the batch's label counts per loss term.
+// batch), and the batch's label counts per loss term. to_device moves every tensor of a batch.
 #pragma once
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "prospect/seq/labels.h"
@@ -29,6 +30,32 @@ struct Batch {
   int64_t sequences = 0;
   std::vector<std::string> clip_ids;
 };
+
+// Calls f(tensor) for every at::Tensor field of the batch. The structured binding names every field of
+// Batch, so a field added to Batch does not compile here until it is named; then a tensor field is
+// visited by its type, and a field of any other type must be one the assertion below lists.
+template <typename F>
+void for_each_tensor(Batch& b, F&& f) {
+  auto& [input_ids, attention_mask, frames, speaking_labels, dst_update_labels, speaking_gen_labels, dst_gen_labels,
+         decision_index, lm_index, counts, tokens, sequences, clip_ids] = b;
+  auto visit = [&f](auto& field) {
+    using T = std::decay_t<decltype(field)>;
+    if constexpr (std::is_same_v<T, at::Tensor>) {
+      f(field);
+    } else {
+      static_assert(std::is_same_v<T, LabelCounts> || std::is_same_v<T, int64_t> ||
+                        std::is_same_v<T, std::vector<std::string>>,
+                    "a Batch field of a new type: say here whether it holds tensors and how to visit them");
+    }
+  };
+  visit(input_ids), visit(attention_mask), visit(frames), visit(speaking_labels), visit(dst_update_labels);
+  visit(speaking_gen_labels), visit(dst_gen_labels), visit(decision_index), visit(lm_index);
+  visit(counts), visit(tokens), visit(sequences), visit(clip_ids);
+}
+
+// The batch with every tensor on `device` (training, validation and evaluation move batches only
+// through this). On the device they are on already, tensors are shared, not copied.
+Batch to_device(Batch b, const at::Device& device);
 
 // clip_frames[i]: the stored rows of sequence i's clip, [num_frames, D] (row r = frame start_frame_idx + r);
 // the rows named by seqs[i]->frame_index are gathered. pad_id fills padded input positions.
