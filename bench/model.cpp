@@ -108,7 +108,7 @@ json streaming(int64_t context, int appends, int full_reps) {
   for (int64_t i = 0; i < context; i += 3) prefix[i] = 1 + i % 100;
   int64_t n = std::count(prefix.begin(), prefix.end(), img);
   at::Tensor frames = at::randn({n, kFeat}), one = at::randn({kFeat});
-  StreamDecoder s(m, context + appends + 1);
+  IncrementalDecoder s(m, context + appends + 1);
   double t0 = now_s();
   s.append(prefix, frames);
   double prefill = now_s() - t0;

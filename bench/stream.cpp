@@ -1,5 +1,5 @@
 // Streaming evaluation speed (fp32, CPU): (1) frames per second of the real streaming loop
-// (stream_clip over make_stream_model) on the demo-sized random model over a few fabricated clips,
+// (stream_clip over make_kv_cache_model) on the demo-sized random model over a few fabricated clips,
 // once with the heads read but never firing (the cost of feeding frames and reading the heads) and
 // once (on the first clip) at threshold 0.5, where the random heads fire and turns of at most 16
 // tokens are generated, one per frame at most; (2) the per-frame cost
@@ -21,7 +21,7 @@
 
 #include "prospect/core/rng.h"
 #include "prospect/eval/stream.h"
-#include "prospect/eval/stream_model.h"
+#include "prospect/eval/kv_cache_model.h"
 #include "prospect/model/dst_model.h"
 #include "prospect/model/generate.h"
 
@@ -102,7 +102,7 @@ BenchClip make_clip(int index, int64_t frames, Rng& rng) {
 }
 
 // Streams the first n_clips clips.
-json stream_run(StreamModel& sm, const std::vector<BenchClip>& all, size_t n_clips, const StreamTemplate& t,
+json stream_run(ContextModel& sm, const std::vector<BenchClip>& all, size_t n_clips, const StreamTemplate& t,
                 const StreamOptions& o, const char* name) {
   std::vector<const BenchClip*> clips;
   for (size_t i = 0; i < n_clips && i < all.size(); ++i) clips.push_back(&all[i]);
@@ -146,7 +146,7 @@ json append_cost(DSTProActLlama m, int64_t context, int appends) {
   for (int64_t i = 0; i < context; i += 3) prefix[i] = 20 + i % 100;
   int64_t n = std::count(prefix.begin(), prefix.end(), img);
   at::Tensor frames = at::randn({n, kFeat}), one = at::randn({kFeat});
-  StreamDecoder s(m, context + appends + 1);
+  IncrementalDecoder s(m, context + appends + 1);
   auto t0 = clk::now();
   s.append(prefix, frames);
   double prefill = seconds_since(t0);
@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
   StreamTemplate t = bench_template();
   StreamOptions o;
   o.max_seq_len = 1024;
-  auto sm = make_stream_model(m, o.max_seq_len);
+  auto sm = make_kv_cache_model(m, o.max_seq_len);
   // Heads read at every decision point but never firing (sigmoid never exceeds 1): feeding and reading.
   StreamOptions quiet = o;
   quiet.speak_threshold = quiet.dst_threshold = 1.0;

@@ -1,29 +1,15 @@
+// prospect_eval's set-up (the checkpoint, the split) and its streaming mode (SPEC §8); the
+// teacher-forced mode is in evaluate_teacher_forced.cpp.
 #include "prospect/eval/evaluate.h"
 
 #include <ATen/Parallel.h>
-#include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <cstdio>
-#include <algorithm>
-#include <cmath>
-#include <filesystem>
-#include <fstream>
 
-#include "prospect/core/error.h"
-#include "prospect/data/store.h"
-#include "prospect/dist/communicator.h"
+#include "eval_inputs.h"
+#include "prospect/core/file.h"
+#include "prospect/eval/kv_cache_model.h"
 #include "prospect/eval/stream.h"
-#include "prospect/eval/stream_model.h"
-#include "prospect/eval/teacher_forced.h"
-#include "prospect/model/dst_model.h"
-#include "prospect/seq/collate.h"
-#include "prospect/seq/format.h"
-#include "prospect/seq/labels.h"
-#include "prospect/text/chat_template.h"
-#include "prospect/text/tokenizer.h"
-
-namespace fs = std::filesystem;
 
 namespace prospect::eval {
 
@@ -111,20 +97,10 @@ StreamClip stream_input(const Clip& clip, const std::vector<float>& rows, int64_
 
 }  // namespace
 
-// What both modes open: the store, the model (checked against the store, the config and the
-// tokenizer), the template and the sequence options.
-struct Opened {
-  std::unique_ptr<Store> store;
-  DSTProActLlama model{nullptr};
-  std::unique_ptr<Tokenizer> tok;
-  ChatTemplate tmpl;
-  SeqOptions opt;
-};
-
-static std::unique_ptr<Opened> open_all(const EvalSetup& s) {
+std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s) {
   const Config& cfg = s.cfg;
   if (cfg.train.threads > 0) at::set_num_threads(cfg.train.threads);
-  auto o = std::make_unique<Opened>();
+  auto o = std::make_unique<EvalInputs>();
   o->store = std::make_unique<Store>(s.store_path);
   o->model = load_checkpoint_model(s.checkpoint);
   o->model->eval();
@@ -140,31 +116,15 @@ static std::unique_ptr<Opened> open_all(const EvalSetup& s) {
   return o;
 }
 
-// Runs body on this rank's clips (round-robin by clip index). An error on one rank ends the job at
-// once: the others would otherwise wait for it in the gather until the timeout.
-template <typename F>
-static void for_my_clips(Communicator& comm, int64_t n, F body) {
-  try {
-    for (int64_t c = comm.rank(); c < n; c += comm.size()) body(c);
-  } catch (const Error& e) {
-    if (comm.size() > 1) {
-      spdlog::error("{}", e.what());
-      comm.abort(e.code);
-    }
-    throw;
-  }
-}
-
 std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm) {
   const Config& cfg = s.cfg;
-  auto opened = open_all(s);
-  Store& store = *opened->store;
-  DSTProActLlama& model = opened->model;
-  const ChatTemplate& tmpl = opened->tmpl;
-  const SeqOptions& opt = opened->opt;
+  auto in = open_eval_inputs(s);
+  Store& store = *in->store;
+  const ChatTemplate& tmpl = in->tmpl;
+  const SeqOptions& opt = in->opt;
   StreamTemplate st = stream_template(tmpl);
   StreamOptions so = stream_options(cfg);
-  auto sm = make_stream_model(model, cfg.data.max_seq_len);
+  auto model = make_kv_cache_model(in->model, cfg.data.max_seq_len);
 
   const int64_t n = store.num_clips();
   std::vector<ClipResult> mine;
@@ -179,7 +139,7 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
                    "{}: clip {} stores {} rows for frames {}..{} ({} frames)", s.store_path, clip.id(),
                    store.clip_rows(c), clip.start_frame_idx, clip.end_frame_idx, clip.num_frames());
     StreamClip sc = stream_input(clip, rows, store.embedding_dim(), fps, tmpl, opt);
-    StreamResult r = stream_clip(*sm, sc, st, so);
+    StreamResult r = stream_clip(*model, sc, st, so);
     reencodes += r.reencodes;
     mine.push_back(evaluate_clip(clip_record(clip, store.fps(), std::move(r.predicted)), cfg.eval.match_before_s,
                                  cfg.eval.match_after_s));
@@ -192,168 +152,11 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
   spdlog::info("{} clips streamed on this rank, {} context re-encodes", done, reencodes);
   std::optional<EvalResult> res = gather_results(comm, mine, 0);
   if (res && !s.out_dir.empty()) {
-    fs::create_directories(s.out_dir);
+    make_dirs(s.out_dir);
     write_eval_json(s.out_dir + "/eval.json", res->metrics, eval_config_json(s));
     write_predictions_jsonl(s.out_dir + "/predictions.jsonl", res->clips);
   }
   return res;
-}
-
-// ---- teacher-forced ----
-
-std::optional<ThresholdChoice> best_f1_threshold(const std::vector<float>& logits, const std::vector<uint8_t>& labels) {
-  PROSPECT_CHECK(logits.size() == labels.size(), "best_f1_threshold: {} logits, {} labels", logits.size(), labels.size());
-  std::vector<std::pair<double, int>> v;
-  int64_t pos = 0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    v.emplace_back(1.0 / (1.0 + std::exp(-static_cast<double>(logits[i]))), labels[i] ? 1 : 0);
-    pos += labels[i] ? 1 : 0;
-  }
-  if (pos == 0) return std::nullopt;
-  // Descending scores: a threshold just below the k-th score predicts the first k positive.
-  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  std::optional<ThresholdChoice> best;
-  int64_t tp = 0, fp = 0;
-  for (size_t k = 0; k < v.size(); ++k) {
-    (v[k].second ? tp : fp)++;
-    if (k + 1 < v.size() && v[k + 1].first == v[k].first) continue;  // equal scores cannot be split
-    double f1 = 2.0 * static_cast<double>(tp) / static_cast<double>(2 * tp + fp + (pos - tp));
-    double thr = k + 1 < v.size() ? (v[k].first + v[k + 1].first) / 2 : v[k].first / 2;
-    if (!best || f1 > best->f1)
-      best = ThresholdChoice{thr, f1, static_cast<double>(tp) / static_cast<double>(tp + fp),
-                             static_cast<double>(tp) / static_cast<double>(pos)};
-  }
-  return best;
-}
-
-namespace {
-
-// One clip's teacher-forced sums and, for the sweep, its labelled head outputs.
-struct TfClip {
-  std::string clip_id;
-  TeacherForcedCounts counts;
-  std::vector<float> speak_logits, dst_logits;
-  std::vector<uint8_t> speak_labels, dst_labels;
-};
-
-void labelled(const at::Tensor& logits, const at::Tensor& labels, const at::Tensor& index, std::vector<float>& lo,
-              std::vector<uint8_t>& la) {
-  at::Tensor y = labels.reshape(-1).index_select(0, index);
-  at::Tensor keep = y != kIgnore;
-  at::Tensor l = logits.reshape(-1).to(at::kFloat).masked_select(keep).contiguous();
-  at::Tensor t = y.masked_select(keep).contiguous();
-  const float* lp = l.data_ptr<float>();
-  const int64_t* tp = t.data_ptr<int64_t>();
-  for (int64_t i = 0; i < l.numel(); ++i) {
-    lo.push_back(lp[i]);
-    la.push_back(tp[i] == 1 ? 1 : 0);
-  }
-}
-
-std::string tf_bytes(const std::vector<TfClip>& v) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const auto& c : v)
-    a.push_back({{"clip_id", c.clip_id}, {"counts", c.counts.v}, {"speak_logits", c.speak_logits},
-                 {"speak_labels", c.speak_labels}, {"dst_logits", c.dst_logits}, {"dst_labels", c.dst_labels}});
-  return a.dump();
-}
-
-std::vector<TfClip> tf_from_bytes(const std::string& bytes) {
-  std::vector<TfClip> out;
-  try {
-    for (const auto& j : nlohmann::json::parse(bytes)) {
-      TfClip c;
-      c.clip_id = j.at("clip_id").get<std::string>();
-      c.counts.v = j.at("counts").get<std::array<double, 10>>();
-      c.speak_logits = j.at("speak_logits").get<std::vector<float>>();
-      c.speak_labels = j.at("speak_labels").get<std::vector<uint8_t>>();
-      c.dst_logits = j.at("dst_logits").get<std::vector<float>>();
-      c.dst_labels = j.at("dst_labels").get<std::vector<uint8_t>>();
-      out.push_back(std::move(c));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    fail("teacher-forced results of a rank do not parse: {}", e.what());
-  }
-  return out;
-}
-
-nlohmann::ordered_json opt_json(const std::optional<double>& v) {
-  return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json();
-}
-
-nlohmann::ordered_json choice_json(const std::optional<ThresholdChoice>& c) {
-  if (!c) return nlohmann::ordered_json();
-  return {{"threshold", c->threshold}, {"f1", c->f1}, {"precision", c->precision}, {"recall", c->recall}};
-}
-
-}  // namespace
-
-nlohmann::ordered_json evaluate_teacher_forced(const EvalSetup& s, Communicator& comm, bool sweep) {
-  const Config& cfg = s.cfg;
-  auto opened = open_all(s);
-  Store& store = *opened->store;
-  DSTProActLlama& model = opened->model;
-  torch::NoGradGuard ng;
-  const at::Device device = model->lm_head_weight().device();
-  std::vector<TfClip> mine;
-  for_my_clips(comm, store.num_clips(), [&](int64_t c) {
-    Clip clip = store.clip(c);
-    std::vector<float> rows = store.read_clip(c);
-    at::Tensor cf = at::from_blob(rows.data(), {store.clip_rows(c), store.embedding_dim()}, at::kFloat);
-    TfClip r;
-    r.clip_id = clip.id();
-    Sampling all;  // rate 1.0: every idle frame is a negative, as deployed
-    for (const Sequence& seq : make_sequences(clip, opened->tmpl, opened->opt, all)) {
-      Batch b = to_device(collate({&seq}, {cf}), device);
-      DSTOutput o = model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
-      r.counts += teacher_forced_counts(o.speaking_logits, o.dst_logits, o.lm_logits, b, cfg.eval.speak_threshold,
-                                        cfg.eval.dst_threshold);
-      if (sweep) {
-        labelled(o.speaking_logits, b.speaking_labels, b.decision_index, r.speak_logits, r.speak_labels);
-        labelled(o.dst_logits, b.dst_update_labels, b.decision_index, r.dst_logits, r.dst_labels);
-      }
-    }
-    mine.push_back(std::move(r));
-  });
-  std::vector<std::string> parts = comm.gather_bytes(tf_bytes(mine), 0);
-  if (comm.rank() != 0) return nullptr;
-  std::vector<TfClip> all;
-  for (const auto& p : parts)
-    for (auto& c : tf_from_bytes(p)) all.push_back(std::move(c));
-  std::sort(all.begin(), all.end(), [](const TfClip& a, const TfClip& b) { return a.clip_id < b.clip_id; });
-  TeacherForcedCounts total;
-  std::vector<float> sl, dl;
-  std::vector<uint8_t> sy, dy;
-  for (const auto& c : all) {
-    total += c.counts;
-    sl.insert(sl.end(), c.speak_logits.begin(), c.speak_logits.end());
-    sy.insert(sy.end(), c.speak_labels.begin(), c.speak_labels.end());
-    dl.insert(dl.end(), c.dst_logits.begin(), c.dst_logits.end());
-    dy.insert(dy.end(), c.dst_labels.begin(), c.dst_labels.end());
-  }
-  TeacherForcedMetrics m = teacher_forced_metrics(total);
-  nlohmann::ordered_json j;
-  j["speaking"] = {{"precision", opt_json(m.speaking_precision)}, {"recall", opt_json(m.speaking_recall)},
-                   {"f1", opt_json(m.speaking_f1)}};
-  j["dst_update"] = {{"precision", opt_json(m.dst_update_precision)}, {"recall", opt_json(m.dst_update_recall)},
-                     {"f1", opt_json(m.dst_update_f1)}};
-  j["ppl_assistant"] = opt_json(m.ppl_assistant);
-  j["ppl_dst"] = opt_json(m.ppl_dst);
-  j["counts"] = {{"clips", static_cast<int64_t>(all.size())},
-                 {"assistant_tokens", static_cast<int64_t>(total.v[7])},
-                 {"dst_tokens", static_cast<int64_t>(total.v[9])}};
-  if (sweep) {
-    j["best_thresholds"] = {{"speak_threshold", choice_json(best_f1_threshold(sl, sy))},
-                            {"dst_threshold", choice_json(best_f1_threshold(dl, dy))},
-                            {"speak_points", static_cast<int64_t>(sl.size())},
-                            {"dst_points", static_cast<int64_t>(dl.size())}};
-  }
-  j["config"] = nlohmann::ordered_json::parse(eval_config_json(s).dump());
-  if (!s.out_dir.empty()) {
-    fs::create_directories(s.out_dir);
-    std::ofstream(s.out_dir + "/teacher_forced.json") << j.dump(2) << "\n";
-  }
-  return j;
 }
 
 }  // namespace prospect::eval

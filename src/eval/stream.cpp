@@ -19,7 +19,7 @@ std::vector<std::pair<std::string, StepState>> ordered_state(const std::vector<s
   return out;
 }
 
-void StreamModel::feed_mixed(const std::vector<int32_t>& ids, const std::vector<const float*>& frames) {
+void ContextModel::feed_mixed(const std::vector<int32_t>& ids, const std::vector<const float*>& frames) {
   std::vector<int32_t> run;
   size_t f = 0;
   for (int32_t id : ids) {
@@ -44,9 +44,10 @@ struct Segment {
   int64_t len() const { return row >= 0 ? 1 : static_cast<int64_t>(ids.size()); }
 };
 
-class Run {
+// One clip streamed through the model: the loop of SPEC §8 and the context it keeps (history_).
+class ClipStream {
  public:
-  Run(StreamModel& m, const StreamClip& c, const StreamTemplate& t, const StreamOptions& o)
+  ClipStream(ContextModel& m, const StreamClip& c, const StreamTemplate& t, const StreamOptions& o)
       : model_(m), clip_(c), tmpl_(t), opt_(o), state_(c.initial_state) {
   }
 
@@ -192,7 +193,7 @@ class Run {
     res_.predicted.push_back(std::move(e));
   }
 
-  StreamModel& model_;
+  ContextModel& model_;
   const StreamClip& clip_;
   const StreamTemplate& tmpl_;
   const StreamOptions& opt_;
@@ -205,12 +206,12 @@ class Run {
 
 }  // namespace
 
-StreamResult stream_clip(StreamModel& model, const StreamClip& clip, const StreamTemplate& tmpl,
+StreamResult stream_clip(ContextModel& model, const StreamClip& clip, const StreamTemplate& tmpl,
                          const StreamOptions& opt) {
   PROSPECT_CHECK(tmpl.decode && tmpl.state_turn, "stream template incomplete (decode, state_turn)");
   PROSPECT_CHECK(opt.max_turns_per_frame >= 0 && opt.max_new_tokens > 0 && opt.max_seq_len > 0,
                  "eval.max_turns_per_frame, eval.max_new_tokens and data.max_seq_len must be positive");
-  return Run(model, clip, tmpl, opt).run();
+  return ClipStream(model, clip, tmpl, opt).run();
 }
 
 }  // namespace prospect::eval

@@ -6,13 +6,13 @@
 
 namespace prospect {
 
-StreamDecoder::StreamDecoder(DSTProActLlama model, int64_t max_len)
+IncrementalDecoder::IncrementalDecoder(DSTProActLlama model, int64_t max_len)
     : model_(std::move(model)),
       cache_(model_->config, 1, max_len, at::TensorOptions().dtype(model_->lm_head_weight().scalar_type())
                                               .device(model_->lm_head_weight().device())) {}
 
-at::Tensor StreamDecoder::append(const std::vector<int64_t>& ids, const at::Tensor& frames) {
-  PROSPECT_CHECK(!ids.empty(), "StreamDecoder::append: no tokens");
+at::Tensor IncrementalDecoder::append(const std::vector<int64_t>& ids, const at::Tensor& frames) {
+  PROSPECT_CHECK(!ids.empty(), "IncrementalDecoder::append: no tokens");
   PROSPECT_CHECK(static_cast<int64_t>(ids.size()) <= cache_.free(),
                  "window full: {} tokens do not fit in the {} free of {} cache slots", ids.size(), cache_.free(),
                  cache_.max_len);
@@ -25,37 +25,37 @@ at::Tensor StreamDecoder::append(const std::vector<int64_t>& ids, const at::Tens
   return h;
 }
 
-at::Tensor StreamDecoder::append_frame(const at::Tensor& feature) {
+at::Tensor IncrementalDecoder::append_frame(const at::Tensor& feature) {
   return append({model_->image_token_id}, feature.reshape({1, -1}));
 }
 
-at::Tensor StreamDecoder::append_token(int64_t id) {
+at::Tensor IncrementalDecoder::append_token(int64_t id) {
   PROSPECT_CHECK(id >= 0 && id < model_->config.vocab_size && id != model_->image_token_id,
                  "append_token: {} is not a text token id", id);
   return append({id});
 }
 
-float StreamDecoder::speaking_logit() {
-  PROSPECT_CHECK(last_.defined(), "StreamDecoder: nothing appended yet");
+float IncrementalDecoder::speaking_logit() {
+  PROSPECT_CHECK(last_.defined(), "IncrementalDecoder: nothing appended yet");
   torch::NoGradGuard ng;
   return model_->speaking_logit(last_).item<float>();
 }
 
-float StreamDecoder::dst_logit() {
-  PROSPECT_CHECK(last_.defined(), "StreamDecoder: nothing appended yet");
+float IncrementalDecoder::dst_logit() {
+  PROSPECT_CHECK(last_.defined(), "IncrementalDecoder: nothing appended yet");
   torch::NoGradGuard ng;
   return model_->dst_logit(last_).item<float>();
 }
 
-at::Tensor StreamDecoder::lm_logits() {
-  PROSPECT_CHECK(last_.defined(), "StreamDecoder: nothing appended yet");
+at::Tensor IncrementalDecoder::lm_logits() {
+  PROSPECT_CHECK(last_.defined(), "IncrementalDecoder: nothing appended yet");
   torch::NoGradGuard ng;
   at::Tensor l = model_->logits(last_);
   l[model_->image_token_id] = -std::numeric_limits<float>::infinity();
   return l;
 }
 
-Generation StreamDecoder::generate(int64_t end_id, int64_t max_new_tokens) {
+Generation IncrementalDecoder::generate(int64_t end_id, int64_t max_new_tokens) {
   Generation g;
   while (static_cast<int64_t>(g.ids.size()) < max_new_tokens && cache_.free() > 0) {
     int64_t next = lm_logits().argmax().item<int64_t>();
@@ -69,7 +69,7 @@ Generation StreamDecoder::generate(int64_t end_id, int64_t max_new_tokens) {
   return g;
 }
 
-void StreamDecoder::reset() {
+void IncrementalDecoder::reset() {
   cache_.reset();
   last_ = at::Tensor();
 }

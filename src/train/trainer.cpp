@@ -302,17 +302,17 @@ int run_training(const Config& cfg, const TrainArgs& args) {
   auto validate = [&](int64_t step) {
     at::NoGradGuard no_grad;
     model->eval();
-    TeacherForcedCounts c;
+    eval::TeacherForcedCounts c;
     for (const Batch& vb : val_batches) {
       Batch b = to_device(vb, device);
       Autocast ac(bf16);
       DSTOutput out = model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
-      c += teacher_forced_counts(out.speaking_logits, out.dst_logits, out.lm_logits, b, cfg.eval.speak_threshold,
+      c += eval::teacher_forced_counts(out.speaking_logits, out.dst_logits, out.lm_logits, b, cfg.eval.speak_threshold,
                                  cfg.eval.dst_threshold);
     }
     model->train();
-    comm->all_reduce(c.v.data(), c.v.size(), DType::F64, ReduceOp::Sum);
-    TeacherForcedMetrics m = teacher_forced_metrics(c);
+    all_reduce_sum(*comm, &c);
+    eval::TeacherForcedMetrics m = eval::teacher_forced_metrics(c);
     if (rank == 0) {
       nlohmann::json j = {{"split", "val"},
                           {"step", step},

@@ -47,7 +47,7 @@ struct Action {
 };
 
 // Fires scripted turns at given frames; the context is a list of items: token ids >= 0, a frame f as -(f+1).
-struct FakeModel : StreamModel {
+struct FakeModel : ContextModel {
   std::map<int64_t, std::deque<Action>> script;
   std::vector<int64_t> ctx;
   int64_t last_frame = -1;

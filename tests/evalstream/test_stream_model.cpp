@@ -11,7 +11,8 @@
 #include <limits>
 
 #include "prospect/eval/stream.h"
-#include "prospect/eval/stream_model.h"
+#include "prospect/eval/context_recorder.h"
+#include "prospect/eval/kv_cache_model.h"
 #include "prospect/model/dst_model.h"
 #include "prospect/text/chat_template.h"
 
@@ -84,7 +85,7 @@ double rel_diff(const at::Tensor& a, const at::Tensor& b) {
 }
 
 // Checks every window the recorder saw against a full forward over that window's context.
-void check_windows(DSTProActLlama& model, const RecordingModel& rec, int64_t* reads, int64_t* tokens) {
+void check_windows(DSTProActLlama& model, const ContextRecorder& rec, int64_t* reads, int64_t* tokens) {
   torch::NoGradGuard ng;
   for (const auto& w : rec.windows) {
     if (w.context.empty()) continue;
@@ -123,10 +124,10 @@ void check_windows(DSTProActLlama& model, const RecordingModel& rec, int64_t* re
 
 }  // namespace
 
-TEST(StreamModel, HeadsAndGenerationEqualTheFullForward) {
+TEST(ContextModel, HeadsAndGenerationEqualTheFullForward) {
   Fixture fx(30, 7);
-  auto sm = make_stream_model(fx.model, 512);
-  RecordingModel rec(*sm, fx.model->image_token_id, kD);
+  auto sm = make_kv_cache_model(fx.model, 512);
+  ContextRecorder rec(*sm, fx.model->image_token_id, kD);
   StreamOptions opt;
   opt.max_seq_len = 512;
   opt.max_new_tokens = 4;
@@ -142,19 +143,19 @@ TEST(StreamModel, HeadsAndGenerationEqualTheFullForward) {
   EXPECT_GT(tokens, 30);
 }
 
-TEST(StreamModel, ReencodedWindowsEqualTheFullForward) {
+TEST(ContextModel, ReencodedWindowsEqualTheFullForward) {
   Fixture fx(60, 11);
   const int max_len = 48;
-  auto sm = make_stream_model(fx.model, max_len);
-  RecordingModel rec(*sm, fx.model->image_token_id, kD);
+  auto sm = make_kv_cache_model(fx.model, max_len);
+  ContextRecorder rec(*sm, fx.model->image_token_id, kD);
   StreamOptions opt;
   opt.max_seq_len = max_len;
   opt.max_new_tokens = 3;
   opt.max_turns_per_frame = 2;
   // thresholds at the heads' medians over a run that never fires: some decisions fire, others not
   {
-    auto probe_model = make_stream_model(fx.model, 1024);
-    RecordingModel probe(*probe_model, fx.model->image_token_id, kD);
+    auto probe_model = make_kv_cache_model(fx.model, 1024);
+    ContextRecorder probe(*probe_model, fx.model->image_token_id, kD);
     StreamOptions never = opt;
     never.max_seq_len = 1024;
     never.speak_threshold = never.dst_threshold = 1.0;

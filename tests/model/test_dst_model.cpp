@@ -196,7 +196,7 @@ TEST(DSTModel, StreamDecoderEqualsFullForward) {
   at::Tensor frames = at::randn({4, kD});
   at::Tensor x = at::tensor(ids, at::kLong).unsqueeze(0);
   at::Tensor h = m->hidden_states(x, {}, frames)[0];
-  StreamDecoder s(m, 64);
+  IncrementalDecoder s(m, 64);
   at::Tensor hp = s.append({1, 5, 9, img}, frames.narrow(0, 0, 1));
   EXPECT_LE(test::max_abs_diff(hp, h.narrow(0, 0, 4)), 1e-5);
   int64_t f = 1;
@@ -228,7 +228,7 @@ TEST(DSTModel, StreamDecoderEqualsFullForward) {
   at::Tensor again = s.append({1, 5, 9, img}, frames.narrow(0, 0, 1));
   EXPECT_LE(test::max_abs_diff(again, h.narrow(0, 0, 4)), 1e-5);
   // A full window is an error, and generation stops at the cache end.
-  StreamDecoder tiny(m, 3);
+  IncrementalDecoder tiny(m, 3);
   EXPECT_THROW(tiny.append({1, 2, 3, 4}), Error);
   tiny.append({1, 2});
   EXPECT_EQ(tiny.generate(-1, 10).ids.size(), 1u);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace prospect {
@@ -40,6 +41,17 @@ class Communicator {
   // cannot know about (they would otherwise wait for it in the next collective until the timeout).
   virtual void abort(int code) = 0;
 };
+
+// Sums a struct of named double fields over the ranks, in place, in one all-reduce: counts and sums
+// travel with their names instead of as an array read by index. T must hold doubles only (its
+// layout is then that of a double array; the assertion checks what the language can).
+template <typename T>
+void all_reduce_sum(Communicator& comm, T* fields) {
+  static_assert(std::is_standard_layout_v<T> && std::is_trivially_copyable_v<T> && alignof(T) == alignof(double) &&
+                    sizeof(T) % sizeof(double) == 0,
+                "all_reduce_sum: T must be a struct of doubles");
+  comm.all_reduce(fields, sizeof(T) / sizeof(double), DType::F64, ReduceOp::Sum);
+}
 
 // Runs a program's distributed part. An exception escaping body on one rank ends the whole job at
 // once with the exception's exit code (Error::code, else 1; logged first, then abort()), instead of

@@ -2,8 +2,9 @@
 // turn, then frame by frame with a growing context (a KV cache underneath); reference user turns are
 // input; at every decision point (SPEC §3) the DST head is asked first, then the speaking head, and a
 // turn is generated greedily when one fires. Generated turns stay in the context, reference assistant
-// and DST turns are never shown. The loop talks to the model through StreamModel only, so it is
-// tested with a scripted model and runs unchanged on DSTProActLlama + KVCache. No tensors here.
+// and DST turns are never shown. The loop talks to the model through ContextModel only, so it is
+// tested with a scripted model and runs unchanged on DSTProActLlama with its KV cache
+// (make_kv_cache_model, kv_cache_model.h). No tensors here.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -19,10 +20,11 @@
 
 namespace prospect::eval {
 
-// One growing context. Every call appends to it; the heads are read at the last position fed.
-class StreamModel {
+// The model as the loop sees it: one growing context. Every call appends to it; the heads are read at
+// the last position fed.
+class ContextModel {
  public:
-  virtual ~StreamModel() = default;
+  virtual ~ContextModel() = default;
   virtual void reset() = 0;                                      // an empty context
   virtual void feed_tokens(const std::vector<int32_t>& ids) = 0;
   virtual void feed_frame(const float* embedding) = 0;          // one <image> token with its features
@@ -91,7 +93,7 @@ struct StreamResult {
 
 // Runs one clip. Errors (prospect::Error) when a single item cannot fit in data.max_seq_len after a
 // re-encode (the window prefix is too long for the configured length).
-StreamResult stream_clip(StreamModel& model, const StreamClip& clip, const StreamTemplate& tmpl,
+StreamResult stream_clip(ContextModel& model, const StreamClip& clip, const StreamTemplate& tmpl,
                          const StreamOptions& opt);
 
 // The state of every step in `steps` order (steps missing from the map are not_started).

@@ -3,22 +3,28 @@
 // perplexity of assistant and DST turns (over the positions of the pre-shifted LM labels, so the
 // end-of-turn token counts). Counts add over batches and ranks; metrics come from the sums.
 #pragma once
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
-#include <array>
 #include <optional>
 
 #include "prospect/seq/collate.h"
 
-namespace prospect {
+namespace prospect::eval {
 
+// One decision head at its threshold over the labelled decision points.
+struct DecisionCounts {
+  double tp = 0, fp = 0, fn = 0;
+};
+// The summed negative log-likelihood of the LM targets of one kind of turn, and their number.
+struct TokenNll {
+  double nll = 0, tokens = 0;
+};
+
+// Doubles only, so that ranks sum it in one all-reduce (all_reduce_sum, distributed/communicator.h).
 struct TeacherForcedCounts {
-  // speaking tp, fp, fn, dst tp, fp, fn, assistant nll sum, assistant tokens, dst nll sum, dst tokens
-  std::array<double, 10> v{};
-  TeacherForcedCounts& operator+=(const TeacherForcedCounts& o) {
-    for (size_t i = 0; i < v.size(); ++i) v[i] += o.v[i];
-    return *this;
-  }
+  DecisionCounts speaking, dst_update;
+  TokenNll assistant, dst;
+  TeacherForcedCounts& operator+=(const TeacherForcedCounts& o);
 };
 
 // Outputs of DSTProActLlama::forward at batch.decision_index / batch.lm_index.
@@ -33,4 +39,4 @@ struct TeacherForcedMetrics {
 };
 TeacherForcedMetrics teacher_forced_metrics(const TeacherForcedCounts& c);
 
-}  // namespace prospect
+}  // namespace prospect::eval

@@ -15,10 +15,10 @@ struct Generation {
   bool ended = false;        // true: stopped at end_id; false: max_new_tokens or the cache is full
 };
 
-class StreamDecoder {
+class IncrementalDecoder {
  public:
   // max_len: cache slots (the window size, e.g. data.max_seq_len). Runs without grad.
-  StreamDecoder(DSTProActLlama model, int64_t max_len);
+  IncrementalDecoder(DSTProActLlama model, int64_t max_len);
 
   // Appends tokens (`<image>` ids among them take the next rows of frames [N, D]); returns the final
   // hidden states of the new positions [T, H]. Error when the window has no room.

@@ -1,20 +1,19 @@
-#include "prospect/eval/stream_model.h"
+#include "prospect/eval/kv_cache_model.h"
 
 #include <torch/types.h>
 
 #include <cstring>
 
 #include "prospect/core/error.h"
-
 #include "prospect/model/generate.h"
 
 namespace prospect::eval {
 
 namespace {
 
-class DecoderModel : public StreamModel {
+class KVCacheModel : public ContextModel {
  public:
-  DecoderModel(DSTProActLlama model, int64_t max_len)
+  KVCacheModel(DSTProActLlama model, int64_t max_len)
       : dim_(model->feature_dim), image_id_(model->image_token_id), dec_(std::move(model), max_len) {}
   void reset() override { dec_.reset(); }
   void feed_tokens(const std::vector<int32_t>& ids) override {
@@ -52,65 +51,13 @@ class DecoderModel : public StreamModel {
 
  private:
   int64_t dim_, image_id_;
-  StreamDecoder dec_;
+  IncrementalDecoder dec_;
 };
 
 }  // namespace
 
-std::unique_ptr<StreamModel> make_stream_model(DSTProActLlama model, int64_t max_len) {
-  return std::make_unique<DecoderModel>(std::move(model), max_len);
-}
-
-RecordingModel::Window& RecordingModel::cur() {
-  if (windows.empty()) windows.emplace_back();
-  return windows.back();
-}
-
-void RecordingModel::reset() {
-  inner.reset();
-  windows.emplace_back();
-}
-
-void RecordingModel::feed_tokens(const std::vector<int32_t>& ids) {
-  inner.feed_tokens(ids);
-  for (int32_t i : ids) cur().context.push_back({i, {}});
-}
-
-void RecordingModel::feed_frame(const float* embedding) {
-  inner.feed_frame(embedding);
-  cur().context.push_back({image_id, std::vector<float>(embedding, embedding + dim)});
-}
-
-void RecordingModel::feed_mixed(const std::vector<int32_t>& ids, const std::vector<const float*>& frames) {
-  inner.feed_mixed(ids, frames);
-  size_t f = 0;
-  for (int32_t id : ids) {
-    if (id >= 0)
-      cur().context.push_back({id, {}});
-    else
-      cur().context.push_back({image_id, std::vector<float>(frames[f], frames[f] + dim)}), ++f;
-  }
-}
-
-float RecordingModel::speaking_logit() {
-  float v = inner.speaking_logit();
-  cur().reads.push_back({static_cast<int64_t>(cur().context.size()), false, v});
-  return v;
-}
-
-float RecordingModel::dst_logit() {
-  float v = inner.dst_logit();
-  cur().reads.push_back({static_cast<int64_t>(cur().context.size()), true, v});
-  return v;
-}
-
-std::vector<int32_t> RecordingModel::generate(int max_new, int32_t end_id) {
-  Gen g;
-  g.start = static_cast<int64_t>(cur().context.size());
-  g.ids = inner.generate(max_new, end_id);
-  for (int32_t i : g.ids) cur().context.push_back({i, {}});
-  cur().gens.push_back(g);
-  return g.ids;
+std::unique_ptr<ContextModel> make_kv_cache_model(DSTProActLlama model, int64_t max_len) {
+  return std::make_unique<KVCacheModel>(std::move(model), max_len);
 }
 
 }  // namespace prospect::eval

@@ -1,0 +1,45 @@
+// What both modes of prospect_eval open (evaluate.cpp, evaluate_teacher_forced.cpp), and how they
+// walk this rank's clips. Private to src/eval.
+#pragma once
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include "prospect/core/error.h"
+#include "prospect/data/store.h"
+#include "prospect/dist/communicator.h"
+#include "prospect/eval/evaluate.h"
+#include "prospect/model/dst_model.h"
+#include "prospect/seq/format.h"
+#include "prospect/text/chat_template.h"
+#include "prospect/text/tokenizer.h"
+
+namespace prospect::eval {
+
+// The store of the split, the checkpoint's model (checked against the store and the tokenizer), the
+// tokenizer, the template and the sequence options.
+struct EvalInputs {
+  std::unique_ptr<Store> store;
+  DSTProActLlama model{nullptr};
+  std::unique_ptr<Tokenizer> tok;
+  ChatTemplate tmpl;
+  SeqOptions opt;
+};
+std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s);
+
+// Runs body(c) on this rank's clips (round-robin by clip index). An error on one rank ends the job at
+// once: the others would otherwise wait for it in the gather until the timeout.
+template <typename F>
+void for_my_clips(Communicator& comm, int64_t n, F body) {
+  try {
+    for (int64_t c = comm.rank(); c < n; c += comm.size()) body(c);
+  } catch (const Error& e) {
+    if (comm.size() > 1) {
+      spdlog::error("{}", e.what());
+      comm.abort(e.code);
+    }
+    throw;
+  }
+}
+
+}  // namespace prospect::eval
