@@ -1,8 +1,22 @@
+// The training loop (trainer.h) as named steps: set_up() makes a Training (processes, data, model,
+// optimizer, validation batches); the prefetch thread plans the data (StepPlanner, train_data.h);
+// run_step() is one optimizer step; validate() and save() run between steps; run_training() strings
+// them together.
+//
+// What the prefetch thread shares with the main thread. Its producer owns the StepPlanner (its shard
+// plans and its copy of the data cursor); it reads, never writes, the configuration, the training split
+// (clips and their videos are fixed after set-up; Store reads take the process-wide HDF5 mutex,
+// core/hdf5.h, because the HDF5 library is not thread-safe), the chat template and the tokenizer
+// (encode is const; the BPE tokenizer's word cache has its own mutex) and the sequence options. The
+// main thread does not touch the planner, the store or the tokenizer while the prefetcher lives (the
+// validation batches are made before it starts). Batches cross over only through the Prefetcher's
+// queue (data/prefetch.h, under its mutex); an exception of the producer is rethrown by next().
 #include "prospect/train/trainer.h"
 
 #include <sys/resource.h>
 #include <torch/cuda.h>
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <chrono>
@@ -10,28 +24,23 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <thread>
 
 #include "prospect/checkpoint/checkpoint.h"
-#include "prospect/core/version.h"
 #include "prospect/core/error.h"
 #include "prospect/core/file.h"
 #include "prospect/core/log.h"
+#include "prospect/core/version.h"
 #include "prospect/data/prefetch.h"
-#include "prospect/data/shard.h"
-#include "prospect/data/store.h"
-#include "prospect/data/validate.h"
 #include "prospect/dist/communicator.h"
 #include "prospect/dist/reducer.h"
 #include "prospect/dist/signals.h"
 #include "prospect/eval/teacher_forced.h"
 #include "prospect/model/dst_model.h"
-#include "prospect/seq/collate.h"
-#include "prospect/text/chat_template.h"
 #include "prospect/text/tokenizer.h"
 #include "prospect/train/losses.h"
 #include "prospect/train/optim.h"
+#include "train_data.h"
 
 namespace fs = std::filesystem;
 
@@ -39,6 +48,9 @@ namespace prospect {
 
 namespace {
 
+using train::DataCursor;
+using train::Split;
+using train::StepData;
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -66,73 +78,6 @@ bool all_finite(const NamedParams& params) {
 
 nlohmann::json opt_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
 
-// One split: the store and its clips; clip_video[c] = -1 leaves a clip out (invalid and skipped).
-struct Split {
-  std::unique_ptr<Store> store;
-  std::vector<Clip> clips;
-  std::vector<int64_t> clip_video;
-};
-
-Split open_split(const std::string& path, const Config& cfg, int64_t feature_dim, const char* what) {
-  PROSPECT_CHECK(fs::exists(path), "{} store not found: {} (data.{})", what, path, what);
-  ValidateOptions vo;
-  vo.expected_dim = feature_dim;
-  vo.check_values = false;  // non-finite rows show up as non-finite losses (skipped steps)
-  ValidationReport rep = validate_store(path, vo);
-  if (!rep.readable) fail("{}", rep.problems.empty() ? path + ": not a readable prospect store" : format_problem(rep.problems[0], path));
-  if (!rep.ok() && !cfg.data.skip_invalid) {
-    std::string lines;
-    int shown = 0;
-    for (const Problem& p : rep.problems)
-      if (p.severity == Severity::Error && shown++ < 5) lines += "\n  " + format_problem(p, path);
-    fail("{}: invalid store ({} errors in {} clips; data.skip_invalid=true skips them):{}", path, rep.errors,
-         rep.bad_clips.size(), lines);
-  }
-  Split s;
-  s.store = std::make_unique<Store>(path);
-  for (int64_t c = 0; c < s.store->num_clips(); ++c) {
-    bool bad = rep.bad_clips.count(c) > 0;
-    s.clips.push_back(bad ? Clip{} : s.store->clip(c));
-    s.clip_video.push_back(bad ? -1 : s.store->clip_video(c));
-  }
-  if (!rep.bad_clips.empty()) spdlog::warn("{}: {} invalid clips skipped", path, rep.bad_clips.size());
-  return s;
-}
-
-// All windows of some clips of a split, collated into one batch.
-Batch make_batch(const Split& split, const std::vector<int64_t>& clips, const ChatTemplate& tmpl, const SeqOptions& opt,
-                 const Sampling& sampling) {
-  std::vector<Sequence> seqs;
-  std::vector<int64_t> owner;
-  std::map<int64_t, at::Tensor> rows;
-  for (int64_t c : clips) {
-    for (Sequence& s : make_sequences(split.clips[c], tmpl, opt, sampling)) {
-      seqs.push_back(std::move(s));
-      owner.push_back(c);
-    }
-    int64_t n = split.store->clip_rows(c), D = split.store->embedding_dim();
-    at::Tensor t = at::empty({n, D}, at::kFloat);
-    split.store->read_clip(c, t.data_ptr<float>());
-    rows[c] = t;
-  }
-  PROSPECT_CHECK(!seqs.empty(), "a micro-batch of {} clips has no frames", clips.size());
-  std::vector<const Sequence*> ptrs;
-  std::vector<at::Tensor> frames;
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    ptrs.push_back(&seqs[i]);
-    frames.push_back(rows[owner[i]]);
-  }
-  return collate(ptrs, frames, 0);
-}
-
-// Every micro-batch this rank runs in one optimizer step, and where the data cursor goes next.
-struct StepData {
-  std::vector<Batch> batches;
-  LabelCounts counts;
-  int64_t tokens = 0, sequences = 0;
-  int64_t next_epoch = 0, next_epoch_step = 0;
-};
-
 // bf16 autocast around forwards on CUDA (fp32 master weights and optimizer state stay as they are)
 struct Autocast {
   bool on;
@@ -148,300 +93,358 @@ struct Autocast {
   }
 };
 
-}  // namespace
+// ---------------------------------------------------------------- set-up
 
-int run_training(const Config& cfg, const TrainArgs& args) {
-  const std::string& run_dir = args.run_dir;
-  PROSPECT_CHECK(args.resume.empty() || args.resume == "auto" || fs::is_directory(args.resume),
-                 "--resume {}: no such checkpoint folder", args.resume);
+// Everything the loop works with, made once by set_up().
+struct Training {
+  const Config& cfg;
+  const TrainArgs& args;
+  // processes
+  std::unique_ptr<Communicator> comm;
+  int rank = 0, world = 1, virtual_ranks = 1;
+  // data
+  std::unique_ptr<Tokenizer> tok;
+  ChatTemplate tmpl;
+  Split train, val;
+  SeqOptions train_opt;
+  std::vector<Batch> val_batches;  // this rank's share of the validation split, every idle frame kept
+  // model and optimizer
+  DSTProActLlama model{nullptr};
+  at::Device device = at::kCPU;
+  bool bf16 = false;
+  NamedParams all_params, trainable;
+  std::unique_ptr<AdamW> optimizer;
+  std::unique_ptr<Reducer> reducer;  // more than one process only
+  // where the run stands
+  TrainerState state;
+  bool resumed = false;
+  std::ofstream metrics;  // rank 0: run_dir/metrics.jsonl
 
-  // ---- processes, threads, logging
-  std::unique_ptr<Communicator> comm =
-      launched_by_mpi() ? make_communicator(cfg.dist.backend, false, cfg.dist.timeout_s) : make_single_communicator();
-  const int rank = comm->rank(), world = comm->size();
-  const int vranks = cfg.data.virtual_ranks > 0 ? cfg.data.virtual_ranks : world;
-  if (vranks % world != 0)
-    usage_fail("data.virtual_ranks = {} is not a multiple of the {} processes", vranks, world);
+  Training(const Config& cfg, const TrainArgs& args) : cfg(cfg), args(args) {}
+};
+
+// Processes, threads, the run folder and logging; returns the checkpoint to resume from ("" for none).
+std::string set_up_processes(Training& t) {
+  const Config& cfg = t.cfg;
+  const std::string& run_dir = t.args.run_dir;
+  PROSPECT_CHECK(t.args.resume.empty() || t.args.resume == "auto" || fs::is_directory(t.args.resume),
+                 "--resume {}: no such checkpoint folder", t.args.resume);
+  t.comm = launched_by_mpi() ? make_communicator(cfg.dist.backend, false, cfg.dist.timeout_s) : make_single_communicator();
+  t.rank = t.comm->rank();
+  t.world = t.comm->size();
+  t.virtual_ranks = cfg.data.virtual_ranks > 0 ? cfg.data.virtual_ranks : t.world;
+  if (t.virtual_ranks % t.world != 0)
+    usage_fail("data.virtual_ranks = {} is not a multiple of the {} processes", t.virtual_ranks, t.world);
   int threads = cfg.train.threads > 0 ? cfg.train.threads
-                                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_ranks(world));
+                                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_ranks(t.world));
   at::set_num_threads(threads);
 
-  // ---- the run folder: a fresh run needs an empty one; --resume auto starts fresh when there is no checkpoint
+  // a fresh run needs an empty folder; --resume auto starts fresh when there is no checkpoint
   std::string ckpt;
-  if (args.resume == "auto")
+  if (t.args.resume == "auto")
     ckpt = latest_checkpoint(run_dir);
-  else if (!args.resume.empty())
-    ckpt = fs::canonical(args.resume).string();
-  if (args.resume.empty() && fs::exists(run_dir) && !fs::is_empty(run_dir))
+  else if (!t.args.resume.empty())
+    ckpt = fs::canonical(t.args.resume).string();
+  if (t.args.resume.empty() && fs::exists(run_dir) && !fs::is_empty(run_dir))
     usage_fail("run folder {} is not empty: pass --resume auto to continue it, or choose another --run-dir", run_dir);
-  comm->barrier();  // every rank has looked before rank 0 writes
-  if (rank == 0) make_dirs(run_dir + "/checkpoints");
-  comm->barrier();
-  init_logging(rank, false, rank == 0 ? run_dir + "/train.log" : "");
+  t.comm->barrier();  // every rank has looked before rank 0 writes
+  if (t.rank == 0) make_dirs(run_dir + "/checkpoints");
+  t.comm->barrier();
+  init_logging(t.rank, false, t.rank == 0 ? run_dir + "/train.log" : "");
   spdlog::info("prospect_train {} ({}): {} process(es), {} virtual ranks, {} threads each", prospect::version(),
-               prospect::git_revision(), world, vranks, threads);
+               prospect::git_revision(), t.world, t.virtual_ranks, threads);
+  return ckpt;
+}
 
-  // ---- tokenizer, template, data
-  PROSPECT_CHECK(fs::exists(cfg.data.tokenizer), "tokenizer not found: {} (data.tokenizer)", cfg.data.tokenizer);
-  std::unique_ptr<Tokenizer> tok = load_tokenizer(cfg.data.tokenizer);
-  ChatTemplate tmpl = make_chat_template(cfg.data.template_name, *tok);
-  Split train = open_split(cfg.data.train, cfg, cfg.model.feature_dim, "train");
-  const int64_t feature_dim = cfg.model.feature_dim > 0 ? cfg.model.feature_dim : train.store->embedding_dim();
-  Split val = open_split(cfg.data.val, cfg, feature_dim, "val");
-
-  // ---- model and optimizer: the checkpoint defines the model
-  TrainerState state;
-  DSTProActLlama model{nullptr};
+// The model (the checkpoint's when resuming: the checkpoint defines the model), on its device, the
+// optimizer and, with several processes, the gradient reducer.
+void set_up_model(Training& t, const std::string& ckpt, int64_t feature_dim) {
+  const Config& cfg = t.cfg;
   std::optional<Checkpoint> ck;
   if (!ckpt.empty()) {
     ck = read_checkpoint(ckpt);
     PROSPECT_CHECK(ck->trainer.has_value(), "checkpoint {}: missing trainer.json ({}/trainer.json)", ckpt, ckpt);
     check_model_config(cfg, *ck);
-    state = *ck->trainer;
-    model = load_checkpoint_model(*ck, feature_dim);
-    model->gradient_checkpointing = cfg.model.gradient_checkpointing;
-    if (!cfg.model.freeze.empty()) freeze_parameters(*model, cfg.model.freeze);
-    set_torch_rng_state_hex(state.torch_rng);
-    spdlog::info("resuming from {} (step {})", ckpt, state.step);
+    t.state = *ck->trainer;
+    t.model = load_checkpoint_model(*ck, feature_dim);
+    t.model->gradient_checkpointing = cfg.model.gradient_checkpointing;
+    if (!cfg.model.freeze.empty()) freeze_parameters(*t.model, cfg.model.freeze);
+    set_torch_rng_state_hex(t.state.torch_rng);
+    t.resumed = true;
+    spdlog::info("resuming from {} (step {})", ckpt, t.state.step);
   } else {
-    int64_t base_vocab = cfg.model.vocab_size > 0 ? cfg.model.vocab_size : tok->vocab_size();
-    model = make_dst_model(cfg.model, base_vocab, feature_dim, static_cast<uint64_t>(cfg.train.seed));
+    int64_t base_vocab = cfg.model.vocab_size > 0 ? cfg.model.vocab_size : t.tok->vocab_size();
+    t.model = make_dst_model(cfg.model, base_vocab, feature_dim, static_cast<uint64_t>(cfg.train.seed));
   }
-  PROSPECT_CHECK(model->image_token_id >= tok->vocab_size(),
-                 "the model's <image> id {} lies inside the tokenizer's vocabulary ({} ids)", model->image_token_id,
-                 tok->vocab_size());
+  PROSPECT_CHECK(t.model->image_token_id >= t.tok->vocab_size(),
+                 "the model's <image> id {} lies inside the tokenizer's vocabulary ({} ids)", t.model->image_token_id,
+                 t.tok->vocab_size());
   const bool cuda = cfg.model.device == "cuda" || (cfg.model.device == "auto" && torch::cuda::is_available());
-  const at::Device device = cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
-  model->to(device);
-  model->train();
-  const bool bf16 = cuda && (cfg.model.dtype == "bf16" || cfg.model.dtype == "auto");
-  NamedParams all_params, trainable;
-  for (auto& p : model->named_parameters()) {
-    all_params.emplace_back(p.key(), p.value());
-    if (p.value().requires_grad()) trainable.emplace_back(p.key(), p.value());
+  t.device = cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+  t.model->to(t.device);
+  t.model->train();
+  t.bf16 = cuda && (cfg.model.dtype == "bf16" || cfg.model.dtype == "auto");
+  for (auto& p : t.model->named_parameters()) {
+    t.all_params.emplace_back(p.key(), p.value());
+    if (p.value().requires_grad()) t.trainable.emplace_back(p.key(), p.value());
   }
-  AdamW opt(trainable, cfg.optim);
-  if (ck) opt.load_state(load_optimizer_state(*ck), ck->dir + "/optimizer.safetensors");
-  std::unique_ptr<Reducer> reducer;
-  if (world > 1) {
-    broadcast_parameters(*model, *comm);
-    reducer = std::make_unique<Reducer>(trainable, *comm, ReducerOptions{cfg.dist.bucket_mb, 1.0, cfg.dist.overlap});
+  t.optimizer = std::make_unique<AdamW>(t.trainable, cfg.optim);
+  if (ck) t.optimizer->load_state(load_optimizer_state(*ck), ck->dir + "/optimizer.safetensors");
+  if (t.world > 1) {
+    broadcast_parameters(*t.model, *t.comm);
+    t.reducer = std::make_unique<Reducer>(t.trainable, *t.comm, ReducerOptions{cfg.dist.bucket_mb, 1.0, cfg.dist.overlap});
   }
   int64_t n_params = 0;
-  for (auto& [n, p] : trainable) n_params += p.numel();
+  for (auto& [n, p] : t.trainable) n_params += p.numel();
   spdlog::info("model: {} layers, hidden {}, vocab {} + <image> (id {}), {:.2f} M trainable parameters, device {}",
-               model->config.num_hidden_layers, model->config.hidden_size, model->config.vocab_size - 1,
-               model->image_token_id, n_params / 1e6, cuda ? "cuda" : "cpu");
+               t.model->config.num_hidden_layers, t.model->config.hidden_size, t.model->config.vocab_size - 1,
+               t.model->image_token_id, n_params / 1e6, cuda ? "cuda" : "cpu");
+}
 
-  if (rank == 0) {
-    std::ofstream(run_dir + "/config.ini") << to_ini(cfg);
+// Validation batches: the validation clips sharded over the real ranks, every idle frame kept.
+void make_val_batches(Training& t) {
+  const Split& val = t.val;
+  std::vector<int64_t> mine;
+  for (size_t c = 0; c < val.clips.size(); ++c)
+    if (val.clip_video[c] >= 0 && static_cast<int>(c % t.world) == t.rank) mine.push_back(static_cast<int64_t>(c));
+  const SeqOptions vopt = seq_options(t.cfg.data, static_cast<int32_t>(t.model->image_token_id), val.store->fps());
+  const size_t mbs = t.cfg.train.micro_batch_size;
+  for (size_t i = 0; i < mine.size(); i += mbs) {
+    std::vector<int64_t> part(mine.begin() + i, mine.begin() + std::min(mine.size(), i + mbs));
+    t.val_batches.push_back(train::make_batch(val, part, t.tmpl, vopt, Sampling{}));
   }
+}
 
-  // ---- the data order: per epoch a shard plan over the virtual ranks, weights = tokens per video
-  const SeqOptions sopt = seq_options(cfg.data, static_cast<int32_t>(model->image_token_id), train.store->fps());
-  std::vector<double> video_weight(train.store->video_uids().size(), 0.0);
-  for (size_t c = 0; c < train.clips.size(); ++c)
-    if (train.clip_video[c] >= 0) video_weight[train.clip_video[c]] += clip_token_count(train.clips[c], tmpl, sopt);
-  const std::vector<int> my_vranks = virtual_ranks_of(rank, world, vranks);
-  const int accum = std::max(1, cfg.train.grad_accum);
-  auto plan_of = [&, cache = std::map<int64_t, ShardPlan>()](int64_t epoch) mutable -> const ShardPlan& {
-    auto it = cache.find(epoch);
-    if (it != cache.end()) return it->second;
-    cache.clear();
-    ShardPlan p = make_shard_plan(train.clip_video, video_weight, vranks, cfg.train.micro_batch_size,
-                                  static_cast<uint64_t>(cfg.train.seed), epoch);
-    if (p.total_padding() > 0 && rank == 0)
-      spdlog::info("epoch {}: {} micro-batches per virtual rank, {} padded with repeats", epoch,
-                   p.micro_batches_per_rank(), p.total_padding());
-    return cache.emplace(epoch, std::move(p)).first->second;
-  };
-  auto steps_in = [&](const ShardPlan& p) { return std::max<int64_t>(1, (p.micro_batches_per_rank() + accum - 1) / accum); };
+std::unique_ptr<Training> set_up(const Config& cfg, const TrainArgs& args) {
+  auto t = std::make_unique<Training>(cfg, args);
+  std::string ckpt = set_up_processes(*t);
+  PROSPECT_CHECK(fs::exists(cfg.data.tokenizer), "tokenizer not found: {} (data.tokenizer)", cfg.data.tokenizer);
+  t->tok = load_tokenizer(cfg.data.tokenizer);
+  t->tmpl = make_chat_template(cfg.data.template_name, *t->tok);
+  t->train = train::open_split(cfg.data.train, cfg, cfg.model.feature_dim, "train");
+  const int64_t feature_dim = cfg.model.feature_dim > 0 ? cfg.model.feature_dim : t->train.store->embedding_dim();
+  t->val = train::open_split(cfg.data.val, cfg, feature_dim, "val");
+  set_up_model(*t, ckpt, feature_dim);
+  if (t->rank == 0) write_file_atomic(args.run_dir + "/config.ini", to_ini(cfg));
+  t->train_opt = seq_options(cfg.data, static_cast<int32_t>(t->model->image_token_id), t->train.store->fps());
+  make_val_batches(*t);
+  if (t->rank == 0) t->metrics.open(args.run_dir + "/metrics.jsonl", std::ios::app);
+  return t;
+}
 
-  // the prefetch thread: step state.step + i
-  int64_t cur_epoch = state.epoch, cur_epoch_step = state.epoch_step;
+// ---------------------------------------------------------------- one optimizer step
+
+// The step's label counts and sizes over every micro-batch of every rank: summed over the ranks before
+// the first backward, so each loss term is divided by its global count (SPEC §5).
+struct StepTotals {
+  double speaking_gen = 0, speaking = 0, dst_gen = 0, dst_update = 0;  // labelled positions per loss term
+  double tokens = 0, sequences = 0;
+};
+
+// The step's loss and its four terms (losses.h), summed over micro-batches and ranks, and how many
+// ranks saw a non-finite loss or gradient norm.
+struct StepLosses {
+  double loss = 0, speaking_gen = 0, speaking = 0, dst_gen = 0, dst_update = 0;
+  double non_finite_ranks = 0;
+};
+
+struct StepResult {
+  StepTotals totals;
+  StepLosses losses;
+  double grad_norm = 0;  // this rank's norm before clipping (the same on every rank after the reduction)
+  double lr = 0;
+  double comm_s = 0;     // waited in collectives
+  bool skipped = false;  // non-finite somewhere: no update on any rank
+};
+
+// Forward and backward over the step's micro-batches, the gradient reduction, clipping and AdamW (or a
+// skip, on every rank alike, when any rank saw a non-finite value). Updates t.state.bad_steps; the
+// caller advances the rest of the state.
+StepResult run_step(Training& t, StepData& d) {
+  const Config& cfg = t.cfg;
+  StepResult r;
+  r.totals = {double(d.counts.speaking_gen), double(d.counts.speaking), double(d.counts.dst_gen),
+              double(d.counts.dst_update),   double(d.tokens),          double(d.sequences)};
+  auto tc = Clock::now();
+  all_reduce_sum(*t.comm, &r.totals);
+  r.comm_s = seconds_since(tc);
+  const LabelCounts global{int64_t(r.totals.speaking_gen), int64_t(r.totals.speaking), int64_t(r.totals.dst_gen),
+                           int64_t(r.totals.dst_update)};
+
+  StepLosses& L = r.losses;
+  for (size_t k = 0; k < d.batches.size(); ++k) {
+    if (t.reducer) t.reducer->set_sync(k + 1 == d.batches.size());
+    Batch b = to_device(std::move(d.batches[k]), t.device);
+    DSTOutput out;
+    {
+      Autocast ac(t.bf16);
+      out = t.model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
+    }
+    LossTerms terms = compute_loss(out.speaking_logits, out.dst_logits, out.lm_logits, b, global, cfg.loss);
+    terms.loss.backward();
+    L.loss += terms.loss.item<double>();
+    L.speaking_gen += terms.speaking_gen, L.speaking += terms.speaking, L.dst_gen += terms.dst_gen;
+    L.dst_update += terms.dst_update;
+  }
+  if (t.reducer) r.comm_s += t.reducer->finalize();
+  r.grad_norm = clip_grad_norm(t.trainable, cfg.optim.grad_clip);
+  L.non_finite_ranks = std::isfinite(L.loss) && std::isfinite(r.grad_norm) ? 0.0 : 1.0;
+  tc = Clock::now();
+  all_reduce_sum(*t.comm, &L);
+  r.comm_s += seconds_since(tc);
+  r.skipped = L.non_finite_ranks > 0 || !std::isfinite(L.loss);
+  r.lr = lr_at(cfg.optim, t.state.step, cfg.train.max_steps);
+  if (r.skipped) {
+    ++t.state.bad_steps;
+    spdlog::warn("step {}: non-finite loss ({}) or gradient norm ({}); step skipped ({} in a row, limit {})",
+                 t.state.step + 1, L.loss, r.grad_norm, t.state.bad_steps, cfg.train.max_bad_steps);
+    if (t.state.bad_steps >= cfg.train.max_bad_steps)
+      fail("training diverged: {} consecutive steps with a non-finite loss or gradient norm (train.max_bad_steps)",
+           t.state.bad_steps);
+  } else {
+    t.optimizer->step(r.lr);
+    t.state.bad_steps = 0;
+  }
+  for (auto& [n, p] : t.trainable)
+    if (p.grad().defined()) p.mutable_grad().zero_();
+  return r;
+}
+
+// metrics.jsonl and, every train.log_every steps, the progress line (rank 0).
+struct StepTiming {
+  double step_s = 0, data_wait_s = 0;
+  double eta_s = 0;
+};
+void log_step(Training& t, const StepResult& r, const StepTiming& time, bool progress_line) {
+  if (t.rank != 0) return;
+  const StepLosses& L = r.losses;
+  nlohmann::json j = {{"step", t.state.step},          {"loss", L.loss},
+                      {"loss_speaking_gen", L.speaking_gen}, {"loss_speaking", L.speaking},
+                      {"loss_dst_gen", L.dst_gen},     {"loss_dst_update", L.dst_update},
+                      {"lr", r.lr},                      {"grad_norm", r.grad_norm},
+                      {"tokens", int64_t(r.totals.tokens)}, {"sequences", int64_t(r.totals.sequences)},
+                      {"tokens_per_s", r.totals.tokens / time.step_s}, {"step_time_s", time.step_s},
+                      {"data_wait_s", time.data_wait_s}, {"comm_s", r.comm_s},
+                      {"peak_rss_mb", peak_rss_mb()},  {"skipped", r.skipped}};
+  t.metrics << j.dump() << "\n" << std::flush;
+  if (!progress_line) return;
+  spdlog::info(
+      "step {}/{} | loss {:.4f} (sg {:.4f} sb {:.4f} dg {:.4f} db {:.4f}) | lr {:.2e} | gnorm {:.3f} | {:.0f} tok/s | "
+      "data {:.0f}% | comm {:.0f} ms | rss {:.0f} MB | ETA {:.0f}m{:02.0f}s",
+      t.state.step, t.cfg.train.max_steps, L.loss, L.speaking_gen, L.speaking, L.dst_gen, L.dst_update, r.lr,
+      r.grad_norm, r.totals.tokens / time.step_s, 100.0 * time.data_wait_s / time.step_s, 1000 * r.comm_s,
+      peak_rss_mb(), std::floor(time.eta_s / 60), std::fmod(time.eta_s, 60.0));
+}
+
+// ---------------------------------------------------------------- between steps
+
+// Teacher-forced validation on this rank's validation batches, counts summed over the ranks; rank 0
+// writes the line to metrics.jsonl.
+void validate(Training& t, int64_t step) {
+  at::NoGradGuard no_grad;
+  t.model->eval();
+  eval::TeacherForcedCounts c;
+  for (const Batch& vb : t.val_batches) {
+    Batch b = to_device(vb, t.device);
+    Autocast ac(t.bf16);
+    DSTOutput out = t.model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
+    c += eval::teacher_forced_counts(out.speaking_logits, out.dst_logits, out.lm_logits, b,
+                                     t.cfg.eval.speak_threshold, t.cfg.eval.dst_threshold);
+  }
+  t.model->train();
+  all_reduce_sum(*t.comm, &c);
+  eval::TeacherForcedMetrics m = eval::teacher_forced_metrics(c);
+  if (t.rank != 0) return;
+  nlohmann::json j = {{"split", "val"},
+                      {"step", step},
+                      {"speaking_f1", opt_json(m.speaking_f1)},
+                      {"dst_update_f1", opt_json(m.dst_update_f1)},
+                      {"ppl_assistant", opt_json(m.ppl_assistant)},
+                      {"ppl_dst", opt_json(m.ppl_dst)}};
+  t.metrics << j.dump() << "\n" << std::flush;
+  spdlog::info("val step {}: speaking F1 {} | DST update F1 {} | ppl assistant {} | ppl dst {}", step,
+               j["speaking_f1"].dump(), j["dst_update_f1"].dump(), j["ppl_assistant"].dump(), j["ppl_dst"].dump());
+}
+
+// A checkpoint of the current state (rank 0 writes it; every rank waits for it).
+void save(Training& t) {
+  t.state.torch_rng = torch_rng_state_hex();
+  PROSPECT_CHECK(all_finite(t.all_params), "step {}: the model has non-finite weights; not saved", t.state.step);
+  if (t.rank == 0) {
+    NamedParams optimizer_state = t.optimizer->state();
+    CheckpointContents contents;
+    contents.model = &t.model;
+    contents.optimizer_state = &optimizer_state;
+    contents.trainer = t.state;
+    contents.run_config = &t.cfg;
+    contents.layout = sequence_layout(t.cfg);
+    contents.tokenizer_path = t.cfg.data.tokenizer;
+    contents.world_size = t.world;
+    spdlog::info("saved {}", save_checkpoint(t.args.run_dir, contents));
+  }
+  t.comm->barrier();
+}
+
+}  // namespace
+
+int run_training(const Config& cfg, const TrainArgs& args) {
+  std::unique_ptr<Training> run = set_up(cfg, args);
+  Training& t = *run;
+  TrainerState& state = t.state;
   const int64_t first_step = state.step, max_steps = cfg.train.max_steps;
+
+  // The prefetch thread makes step first_step + i (see the note at the top of this file).
+  train::StepPlanner planner(cfg, t.train, t.tmpl, t.train_opt, t.rank, t.world, t.virtual_ranks);
   Prefetcher<StepData> prefetch(
-      [&, cur_epoch, cur_epoch_step](int64_t i) mutable -> std::optional<StepData> {
+      [&planner, first_step, max_steps, cursor = DataCursor{state.epoch, state.epoch_step}](
+          int64_t i) mutable -> std::optional<StepData> {
         if (first_step + i >= max_steps) return std::nullopt;
-        const ShardPlan& plan = plan_of(cur_epoch);
-        const int64_t M = plan.micro_batches_per_rank();
-        StepData d;
-        Sampling sampling{static_cast<uint64_t>(cfg.train.seed), static_cast<uint64_t>(cur_epoch),
-                          cfg.data.neg_frame_sampling_rate};
-        for (int r : my_vranks)
-          for (int k = 0; k < accum; ++k) {
-            const auto& clips = plan.micro_batches[r][(cur_epoch_step * accum + k) % M];
-            Batch b = make_batch(train, clips, tmpl, sopt, sampling);
-            d.counts += b.counts;
-            d.tokens += b.tokens;
-            d.sequences += b.sequences;
-            d.batches.push_back(std::move(b));
-          }
-        if (++cur_epoch_step >= steps_in(plan)) ++cur_epoch, cur_epoch_step = 0;
-        d.next_epoch = cur_epoch;
-        d.next_epoch_step = cur_epoch_step;
+        StepData d = planner.step(cursor);
+        cursor = d.next;
         return d;
       },
       std::max(1, cfg.data.prefetch));
 
-  // validation batches: clips sharded over the real ranks, every idle frame kept
-  std::vector<Batch> val_batches;
-  {
-    std::vector<int64_t> mine;
-    for (size_t c = 0; c < val.clips.size(); ++c)
-      if (val.clip_video[c] >= 0 && static_cast<int>(c % world) == rank) mine.push_back(static_cast<int64_t>(c));
-    const SeqOptions vopt = seq_options(cfg.data, static_cast<int32_t>(model->image_token_id), val.store->fps());
-    for (size_t i = 0; i < mine.size(); i += cfg.train.micro_batch_size) {
-      std::vector<int64_t> part(mine.begin() + i, mine.begin() + std::min(mine.size(), i + cfg.train.micro_batch_size));
-      val_batches.push_back(make_batch(val, part, tmpl, vopt, Sampling{}));
-    }
-  }
-
-  std::ofstream metrics;
-  if (rank == 0) metrics.open(run_dir + "/metrics.jsonl", std::ios::app);
-  auto validate = [&](int64_t step) {
-    at::NoGradGuard no_grad;
-    model->eval();
-    eval::TeacherForcedCounts c;
-    for (const Batch& vb : val_batches) {
-      Batch b = to_device(vb, device);
-      Autocast ac(bf16);
-      DSTOutput out = model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
-      c += eval::teacher_forced_counts(out.speaking_logits, out.dst_logits, out.lm_logits, b, cfg.eval.speak_threshold,
-                                 cfg.eval.dst_threshold);
-    }
-    model->train();
-    all_reduce_sum(*comm, &c);
-    eval::TeacherForcedMetrics m = eval::teacher_forced_metrics(c);
-    if (rank == 0) {
-      nlohmann::json j = {{"split", "val"},
-                          {"step", step},
-                          {"speaking_f1", opt_json(m.speaking_f1)},
-                          {"dst_update_f1", opt_json(m.dst_update_f1)},
-                          {"ppl_assistant", opt_json(m.ppl_assistant)},
-                          {"ppl_dst", opt_json(m.ppl_dst)}};
-      metrics << j.dump() << "\n" << std::flush;
-      spdlog::info("val step {}: speaking F1 {} | DST update F1 {} | ppl assistant {} | ppl dst {}", step,
-                   j["speaking_f1"].dump(), j["dst_update_f1"].dump(), j["ppl_assistant"].dump(), j["ppl_dst"].dump());
-    }
-  };
-  auto save = [&]() {
-    state.torch_rng = torch_rng_state_hex();
-    PROSPECT_CHECK(all_finite(all_params), "step {}: the model has non-finite weights; not saved", state.step);
-    if (rank == 0) {
-      NamedParams optimizer_state = opt.state();
-      CheckpointContents contents;
-      contents.model = &model;
-      contents.optimizer_state = &optimizer_state;
-      contents.trainer = state;
-      contents.run_config = &cfg;
-      contents.layout = sequence_layout(cfg);
-      contents.tokenizer_path = cfg.data.tokenizer;
-      contents.world_size = world;
-      std::string dir = save_checkpoint(run_dir, contents);
-      spdlog::info("saved {}", dir);
-    }
-    comm->barrier();
-  };
-
-  // ---- the loop
   const auto run_t0 = Clock::now();
-  int64_t last_saved = ckpt.empty() ? -1 : state.step, last_val = -1;
+  int64_t last_saved = t.resumed ? state.step : -1, last_val = -1;
   double time_sum = 0;
   int64_t timed_steps = 0;
   while (state.step < max_steps) {
     const auto t0 = Clock::now();
     std::optional<StepData> d = prefetch.next();
     PROSPECT_CHECK(d.has_value(), "the data ended before step {}", state.step + 1);
-    const double data_wait = prefetch.last_wait_seconds();
+    StepTiming time;
+    time.data_wait_s = prefetch.last_wait_seconds();
 
-    // the step's label counts over every micro-batch of every rank, before the first backward
-    double g[6] = {double(d->counts.speaking_gen), double(d->counts.speaking), double(d->counts.dst_gen),
-                   double(d->counts.dst_update), double(d->tokens), double(d->sequences)};
-    auto tc = Clock::now();
-    comm->all_reduce(g, 6, DType::F64, ReduceOp::Sum);
-    double comm_s = seconds_since(tc);
-    LabelCounts global{int64_t(g[0]), int64_t(g[1]), int64_t(g[2]), int64_t(g[3])};
-
-    double parts[6] = {0, 0, 0, 0, 0, 0};  // loss, sg, sb, dg, db, non-finite flag
-    for (size_t k = 0; k < d->batches.size(); ++k) {
-      if (reducer) reducer->set_sync(k + 1 == d->batches.size());
-      Batch b = to_device(std::move(d->batches[k]), device);
-      DSTOutput out;
-      {
-        Autocast ac(bf16);
-        out = model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
-      }
-      LossTerms L = compute_loss(out.speaking_logits, out.dst_logits, out.lm_logits, b, global, cfg.loss);
-      L.loss.backward();
-      parts[0] += L.loss.item<double>();
-      parts[1] += L.speaking_gen, parts[2] += L.speaking, parts[3] += L.dst_gen, parts[4] += L.dst_update;
-    }
-    if (reducer) comm_s += reducer->finalize();
-    double grad_norm = clip_grad_norm(trainable, cfg.optim.grad_clip);
-    parts[5] = std::isfinite(parts[0]) && std::isfinite(grad_norm) ? 0.0 : 1.0;
-    tc = Clock::now();
-    comm->all_reduce(parts, 6, DType::F64, ReduceOp::Sum);
-    comm_s += seconds_since(tc);
-    const bool bad = parts[5] > 0 || !std::isfinite(parts[0]);
-    const double lr = lr_at(cfg.optim, state.step, max_steps);
-    if (bad) {
-      ++state.bad_steps;
-      spdlog::warn("step {}: non-finite loss ({}) or gradient norm ({}); step skipped ({} in a row, limit {})",
-                   state.step + 1, parts[0], grad_norm, state.bad_steps, cfg.train.max_bad_steps);
-      if (state.bad_steps >= cfg.train.max_bad_steps)
-        fail("training diverged: {} consecutive steps with a non-finite loss or gradient norm (train.max_bad_steps)",
-             state.bad_steps);
-    } else {
-      opt.step(lr);
-      state.bad_steps = 0;
-    }
-    for (auto& [n, p] : trainable)
-      if (p.grad().defined()) p.mutable_grad().zero_();
+    StepResult r = run_step(t, *d);
     ++state.step;
-    state.epoch = d->next_epoch;
-    state.epoch_step = d->next_epoch_step;
-    state.tokens_seen += int64_t(g[4]);
+    state.epoch = d->next.epoch;
+    state.epoch_step = d->next.epoch_step;
+    state.tokens_seen += int64_t(r.totals.tokens);
 
-    const double step_time = seconds_since(t0);
-    time_sum += step_time;
+    time.step_s = seconds_since(t0);
+    time_sum += time.step_s;
     ++timed_steps;
-    if (rank == 0) {
-      nlohmann::json j = {{"step", state.step},          {"loss", parts[0]},
-                          {"loss_speaking_gen", parts[1]}, {"loss_speaking", parts[2]},
-                          {"loss_dst_gen", parts[3]},     {"loss_dst_update", parts[4]},
-                          {"lr", lr},                      {"grad_norm", grad_norm},
-                          {"tokens", int64_t(g[4])},       {"sequences", int64_t(g[5])},
-                          {"tokens_per_s", g[4] / step_time}, {"step_time_s", step_time},
-                          {"data_wait_s", data_wait},      {"comm_s", comm_s},
-                          {"peak_rss_mb", peak_rss_mb()},  {"skipped", bad}};
-      metrics << j.dump() << "\n" << std::flush;
-      if (state.step == first_step + 1 || state.step % std::max(1, cfg.train.log_every) == 0 || state.step == max_steps) {
-        double eta = (max_steps - state.step) * time_sum / timed_steps;
-        spdlog::info(
-            "step {}/{} | loss {:.4f} (sg {:.4f} sb {:.4f} dg {:.4f} db {:.4f}) | lr {:.2e} | gnorm {:.3f} | {:.0f} tok/s | "
-            "data {:.0f}% | comm {:.0f} ms | rss {:.0f} MB | ETA {:.0f}m{:02.0f}s",
-            state.step, max_steps, parts[0], parts[1], parts[2], parts[3], parts[4], lr, grad_norm, g[4] / step_time,
-            100.0 * data_wait / step_time, 1000 * comm_s, peak_rss_mb(), std::floor(eta / 60), std::fmod(eta, 60.0));
-      }
-    }
+    time.eta_s = (max_steps - state.step) * time_sum / timed_steps;
+    log_step(t, r, time,
+             state.step == first_step + 1 || state.step % std::max(1, cfg.train.log_every) == 0 || state.step == max_steps);
 
     if (state.step == args.stop_after_step) request_stop();
-    if (stop_requested_agreed(*comm)) {
-      save();
+    if (stop_requested_agreed(*t.comm)) {
+      save(t);
       throw StopRequested(fmt::format("stopped by a signal after step {}; checkpoint saved", state.step));
     }
     if (cfg.train.save_every > 0 && state.step % cfg.train.save_every == 0 && state.step < max_steps) {
-      save();
+      save(t);
       last_saved = state.step;
     }
     if (cfg.train.val_every > 0 && state.step % cfg.train.val_every == 0) {
-      validate(state.step);
+      validate(t, state.step);
       last_val = state.step;
     }
   }
-  if (last_val != state.step) validate(state.step);
-  if (last_saved != state.step) save();
+  if (last_val != state.step) validate(t, state.step);
+  if (last_saved != state.step) save(t);
   spdlog::info("done: {} steps in {:.1f} s", state.step, seconds_since(run_t0));
   return kExitOk;
 }

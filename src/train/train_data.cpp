@@ -1,0 +1,119 @@
+// The training data (train_data.h): splits, batches, and the micro-batches of each step.
+#include "train_data.h"
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "prospect/core/error.h"
+#include "prospect/data/validate.h"
+
+namespace fs = std::filesystem;
+
+namespace prospect::train {
+
+Split open_split(const std::string& path, const Config& cfg, int64_t feature_dim, const char* what) {
+  PROSPECT_CHECK(fs::exists(path), "{} store not found: {} (data.{})", what, path, what);
+  ValidateOptions vo;
+  vo.expected_dim = feature_dim;
+  vo.check_values = false;  // non-finite rows show up as non-finite losses (skipped steps)
+  ValidationReport rep = validate_store(path, vo);
+  if (!rep.readable) fail("{}", rep.problems.empty() ? path + ": not a readable prospect store" : format_problem(rep.problems[0], path));
+  if (!rep.ok() && !cfg.data.skip_invalid) {
+    std::string lines;
+    int shown = 0;
+    for (const Problem& p : rep.problems)
+      if (p.severity == Severity::Error && shown++ < 5) lines += "\n  " + format_problem(p, path);
+    fail("{}: invalid store ({} errors in {} clips; data.skip_invalid=true skips them):{}", path, rep.errors,
+         rep.bad_clips.size(), lines);
+  }
+  Split s;
+  s.store = std::make_unique<Store>(path);
+  for (int64_t c = 0; c < s.store->num_clips(); ++c) {
+    bool bad = rep.bad_clips.count(c) > 0;
+    s.clips.push_back(bad ? Clip{} : s.store->clip(c));
+    s.clip_video.push_back(bad ? -1 : s.store->clip_video(c));
+  }
+  if (!rep.bad_clips.empty()) spdlog::warn("{}: {} invalid clips skipped", path, rep.bad_clips.size());
+  return s;
+}
+
+Batch make_batch(const Split& split, const std::vector<int64_t>& clips, const ChatTemplate& tmpl, const SeqOptions& opt,
+                 const Sampling& sampling) {
+  std::vector<Sequence> seqs;
+  std::vector<int64_t> owner;
+  std::map<int64_t, at::Tensor> rows;
+  for (int64_t c : clips) {
+    for (Sequence& s : make_sequences(split.clips[c], tmpl, opt, sampling)) {
+      seqs.push_back(std::move(s));
+      owner.push_back(c);
+    }
+    int64_t n = split.store->clip_rows(c), D = split.store->embedding_dim();
+    at::Tensor t = at::empty({n, D}, at::kFloat);
+    split.store->read_clip(c, t.data_ptr<float>());
+    rows[c] = t;
+  }
+  PROSPECT_CHECK(!seqs.empty(), "a micro-batch of {} clips has no frames", clips.size());
+  std::vector<const Sequence*> ptrs;
+  std::vector<at::Tensor> frames;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    ptrs.push_back(&seqs[i]);
+    frames.push_back(rows[owner[i]]);
+  }
+  return collate(ptrs, frames, 0);
+}
+
+StepPlanner::StepPlanner(const Config& cfg, const Split& split, const ChatTemplate& tmpl, const SeqOptions& opt,
+                         int rank, int world, int virtual_ranks)
+    : cfg_(cfg),
+      split_(split),
+      tmpl_(tmpl),
+      opt_(opt),
+      rank_(rank),
+      virtual_ranks_(virtual_ranks),
+      accum_(std::max(1, cfg.train.grad_accum)),
+      my_virtual_ranks_(virtual_ranks_of(rank, world, virtual_ranks)),
+      video_weight_(split.store->video_uids().size(), 0.0) {
+  for (size_t c = 0; c < split.clips.size(); ++c)
+    if (split.clip_video[c] >= 0) video_weight_[split.clip_video[c]] += clip_token_count(split.clips[c], tmpl, opt);
+}
+
+const ShardPlan& StepPlanner::plan_of(int64_t epoch) {
+  auto it = plans_.find(epoch);
+  if (it != plans_.end()) return it->second;
+  plans_.clear();
+  ShardPlan p = make_shard_plan(split_.clip_video, video_weight_, virtual_ranks_, cfg_.train.micro_batch_size,
+                                static_cast<uint64_t>(cfg_.train.seed), epoch);
+  if (p.total_padding() > 0 && rank_ == 0)
+    spdlog::info("epoch {}: {} micro-batches per virtual rank, {} padded with repeats", epoch,
+                 p.micro_batches_per_rank(), p.total_padding());
+  return plans_.emplace(epoch, std::move(p)).first->second;
+}
+
+int64_t StepPlanner::steps_in(const ShardPlan& p) const {
+  return std::max<int64_t>(1, (p.micro_batches_per_rank() + accum_ - 1) / accum_);
+}
+
+StepData StepPlanner::step(const DataCursor& at) {
+  const ShardPlan& plan = plan_of(at.epoch);
+  const int64_t M = plan.micro_batches_per_rank();
+  StepData d;
+  Sampling sampling{static_cast<uint64_t>(cfg_.train.seed), static_cast<uint64_t>(at.epoch),
+                    cfg_.data.neg_frame_sampling_rate};
+  for (int r : my_virtual_ranks_)
+    for (int k = 0; k < accum_; ++k) {
+      const auto& clips = plan.micro_batches[r][(at.epoch_step * accum_ + k) % M];
+      Batch b = make_batch(split_, clips, tmpl_, opt_, sampling);
+      d.counts += b.counts;
+      d.tokens += b.tokens;
+      d.sequences += b.sequences;
+      d.batches.push_back(std::move(b));
+    }
+  d.next = at;
+  if (++d.next.epoch_step >= steps_in(plan)) ++d.next.epoch, d.next.epoch_step = 0;
+  return d;
+}
+
+}  // namespace prospect::train
