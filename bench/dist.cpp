@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "prospect/core/error.h"
-#include "prospect/dist/mpi_comm.h"
-#include "prospect/dist/reducer.h"
+#include "prospect/distributed/mpi_comm.h"
+#include "prospect/distributed/reducer.h"
 
 using namespace prospect;
 using nlohmann::json;

@@ -6,7 +6,7 @@
 #include "prospect/core/args.h"
 #include "prospect/core/error.h"
 #include "prospect/core/log.h"
-#include "prospect/dist/communicator.h"
+#include "prospect/distributed/communicator.h"
 #include "prospect/eval/evaluate.h"
 #include "subcommands.h"
 

@@ -1,7 +1,7 @@
 // prospect_train: trains the DST model (mpirun -n N prospect_train --config F --run-dir D [--resume auto]).
 #include "prospect/core/args.h"
 #include "prospect/core/error.h"
-#include "prospect/dist/signals.h"
+#include "prospect/distributed/signals.h"
 #include "prospect/train/trainer.h"
 
 int main(int argc, char** argv) {

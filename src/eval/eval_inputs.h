@@ -7,7 +7,7 @@
 
 #include "prospect/core/error.h"
 #include "prospect/data/store.h"
-#include "prospect/dist/communicator.h"
+#include "prospect/distributed/communicator.h"
 #include "prospect/eval/evaluate.h"
 #include "prospect/model/dst_model.h"
 #include "prospect/seq/format.h"

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "prospect/core/error.h"
-#include "prospect/dist/communicator.h"
+#include "prospect/distributed/communicator.h"
 
 namespace prospect::eval {
 

@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "prospect/core/error.h"
-#include "prospect/dist/communicator.h"
+#include "prospect/distributed/communicator.h"
 #include "prospect/eval/metrics.h"
 #include "prospect/eval/report.h"
 

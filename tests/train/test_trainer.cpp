@@ -18,7 +18,7 @@
 #include "prospect/core/error.h"
 #include "prospect/data/store.h"
 #include "prospect/data/synth.h"
-#include "prospect/dist/signals.h"
+#include "prospect/distributed/signals.h"
 #include "prospect/model/dst_model.h"
 #include "prospect/model/safetensors.h"
 #include "prospect/seq/collate.h"

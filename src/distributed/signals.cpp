@@ -1,5 +1,5 @@
 // SIGUSR1/SIGTERM set a flag; ranks agree on it at step boundaries. See signals.h.
-#include "prospect/dist/signals.h"
+#include "prospect/distributed/signals.h"
 
 #include <atomic>
 #include <csignal>

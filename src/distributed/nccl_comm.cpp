@@ -2,7 +2,7 @@
 // LibTorch. Non-blocking everywhere: the communicator is created with config.blocking = 0 and every
 // operation is polled (ncclCommGetAsyncError, cudaEventQuery) against the deadline, so a lost peer
 // ends in ncclCommAbort + MPI_Abort(4) instead of a hang. See nccl_comm.h.
-#include "prospect/dist/nccl_comm.h"
+#include "prospect/distributed/nccl_comm.h"
 
 #include <cuda_runtime_api.h>
 #include <nccl.h>

@@ -8,8 +8,8 @@
 
 #include "prospect/core/error.h"
 #include "prospect/core/log.h"
-#include "prospect/dist/mpi_comm.h"
-#include "prospect/dist/reducer.h"
+#include "prospect/distributed/mpi_comm.h"
+#include "prospect/distributed/reducer.h"
 
 using namespace prospect;
 using torch::autograd::AutogradContext;

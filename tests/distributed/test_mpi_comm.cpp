@@ -8,8 +8,8 @@
 
 #include "prospect/core/error.h"
 #include "prospect/core/log.h"
-#include "prospect/dist/mpi_comm.h"
-#include "prospect/dist/nccl_comm.h"
+#include "prospect/distributed/mpi_comm.h"
+#include "prospect/distributed/nccl_comm.h"
 
 using namespace prospect;
 

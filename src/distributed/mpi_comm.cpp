@@ -1,6 +1,6 @@
 // The MPI backend: non-blocking collectives polled against a deadline (the watchdog), so a dead or
 // stopped peer ends the job with a message naming it instead of a hang. See mpi_comm.h.
-#include "prospect/dist/mpi_comm.h"
+#include "prospect/distributed/mpi_comm.h"
 
 // The C API only: the deprecated C++ bindings would need libmpi_cxx.
 #define OMPI_SKIP_MPICXX 1

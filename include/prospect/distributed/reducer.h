@@ -50,7 +50,7 @@
 #include <thread>
 #include <vector>
 
-#include "prospect/dist/communicator.h"
+#include "prospect/distributed/communicator.h"
 
 namespace prospect {
 

@@ -1,5 +1,5 @@
 // Bucketed, overlapped gradient all-reduce and the start-of-run parameter broadcast. See reducer.h.
-#include "prospect/dist/reducer.h"
+#include "prospect/distributed/reducer.h"
 
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/function_hook.h>

@@ -9,7 +9,7 @@
 
 #include "prospect/core/error.h"
 #include "prospect/core/log.h"
-#include "prospect/dist/mpi_comm.h"
+#include "prospect/distributed/mpi_comm.h"
 
 using namespace prospect;
 

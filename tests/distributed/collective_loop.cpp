@@ -13,8 +13,8 @@
 
 #include "prospect/core/error.h"
 #include "prospect/core/log.h"
-#include "prospect/dist/mpi_comm.h"
-#include "prospect/dist/signals.h"
+#include "prospect/distributed/mpi_comm.h"
+#include "prospect/distributed/signals.h"
 
 using namespace prospect;
 

@@ -1,12 +1,12 @@
 // dtype sizes, the single-process communicator, and the run-time choice of backend.
-#include "prospect/dist/communicator.h"
+#include "prospect/distributed/communicator.h"
 
 #include <cstdlib>
 #include <spdlog/spdlog.h>
 
 #include "prospect/core/error.h"
-#include "prospect/dist/mpi_comm.h"
-#include "prospect/dist/nccl_comm.h"
+#include "prospect/distributed/mpi_comm.h"
+#include "prospect/distributed/nccl_comm.h"
 
 namespace prospect {
 

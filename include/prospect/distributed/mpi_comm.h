@@ -15,7 +15,7 @@
 #pragma once
 #include <memory>
 
-#include "prospect/dist/communicator.h"
+#include "prospect/distributed/communicator.h"
 
 namespace prospect {
 

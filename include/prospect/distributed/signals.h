@@ -4,7 +4,7 @@
 // job script turns into `scontrol requeue`.
 #pragma once
 
-#include "prospect/dist/communicator.h"
+#include "prospect/distributed/communicator.h"
 
 namespace prospect {
 

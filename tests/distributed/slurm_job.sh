@@ -98,7 +98,7 @@ echo "ok: train_dst.slurm stopped on SIGUSR1 (exit 3), requeued itself and compl
 
 # ---- 3. a lost rank under srun: kill -9 and SIGSTOP end the step, naming the rank ----
 for mode in kill stop; do
-  bash "$src/tests/dist/peer_failure.sh" "$loop" "$mode" 3 5 srun --mpi=pmix --overcommit >"$work/peer-$mode.txt" 2>&1 ||
+  bash "$src/tests/distributed/peer_failure.sh" "$loop" "$mode" 3 5 srun --mpi=pmix --overcommit >"$work/peer-$mode.txt" 2>&1 ||
     { cat "$work/peer-$mode.txt"; fail "srun peer failure ($mode)"; }
   echo "ok: under srun, $(grep 'job ended' "$work/peer-$mode.txt")"
 done
