@@ -9,26 +9,19 @@
 #include "prospect/checkpoint/checkpoint.h"
 #include "prospect/core/error.h"
 #include "prospect/model/dst_model.h"
+#include "test_util.h"
+#include "tiny_model.h"
 
 using namespace prospect;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-  std::string d = std::string(PROSPECT_BINARY_DIR) + "/test_tmp/checkpoint/" + name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+std::string fresh_dir(const std::string& name) { return test::fresh_dir("checkpoint_" + name); }
 
 Config small_config(const std::string& dir) {
   Config c;
-  c.model.hidden_size = 16;
-  c.model.intermediate_size = 32;
-  c.model.num_hidden_layers = 1;
-  c.model.num_attention_heads = 2;
-  c.model.num_key_value_heads = 1;
+  c.model = test::tiny_model_config();
   c.data.template_name = "llama3";
   c.data.tokenizer = dir + "/tok.model";
   c.train.keep_last = 2;
@@ -103,12 +96,8 @@ TEST(Checkpoint, BareModelFolderHasNoTrainerState) {
   EXPECT_NO_THROW(check_model_config(cfg, ck));
   Config other = cfg;
   other.model.intermediate_size = 48;
-  try {
-    check_model_config(other, ck);
-    FAIL() << "no error";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("model.intermediate_size = 48"), std::string::npos) << e.what();
-  }
+  std::string e = test::error_message<UsageError>([&] { check_model_config(other, ck); });
+  EXPECT_NE(e.find("model.intermediate_size = 48"), std::string::npos) << e;
 }
 
 TEST(Checkpoint, ModelKeysAgainstTheRunConfig) {
@@ -128,31 +117,19 @@ TEST(Checkpoint, ModelKeysAgainstTheRunConfig) {
   run.model.device = "cuda";
   EXPECT_NO_THROW(check_model_config(run, ck));
   run.model.rope_theta = 500000;  // what the model is
-  try {
-    check_model_config(run, ck);
-    FAIL() << "no error";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("model.rope_theta"), std::string::npos) << e.what();
-  }
+  std::string e = test::error_message<UsageError>([&] { check_model_config(run, ck); });
+  EXPECT_NE(e.find("model.rope_theta"), std::string::npos) << e;
 }
 
 TEST(Checkpoint, ReadErrorsNameTheFolder) {
   std::string dir = fresh_dir("errors");
-  try {
-    read_checkpoint(dir + "/nope");
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(dir + "/nope"), std::string::npos) << e.what();
-  }
+  std::string e = test::error_message<Error>([&] { read_checkpoint(dir + "/nope"); });
+  EXPECT_NE(e.find(dir + "/nope"), std::string::npos) << e;
   fs::create_directories(dir + "/bad");
   std::ofstream(dir + "/bad/trainer.json") << "{\"step\": 1,";
   EXPECT_THROW(read_checkpoint(dir + "/bad"), Error);
   std::ofstream(dir + "/bad/trainer.json") << R"({"step": 1, "epoch": 0, "epoch_step": 1, "config": "",
                                                   "template": "plain", "tokenizer": "gone.model"})";
-  try {
-    read_checkpoint(dir + "/bad");
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("gone.model"), std::string::npos) << e.what();
-  }
+  e = test::error_message<Error>([&] { read_checkpoint(dir + "/bad"); });
+  EXPECT_NE(e.find("gone.model"), std::string::npos) << e;
 }

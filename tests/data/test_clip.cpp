@@ -1,11 +1,12 @@
 #include <gtest/gtest.h>
 
-#include "data_test_util.h"
+#include "test_util.h"
+#include "tiny_store.h"
 #include "prospect/core/error.h"
 #include "prospect/data/clip.h"
 
 using namespace prospect;
-using namespace prospect::testutil;
+using namespace prospect::test;
 
 TEST(Clip, ParsesArrayObjectAndJsonLines) {
   json a = good_clip("a", 0, 19), b = good_clip("b", 40, 59);

@@ -4,11 +4,12 @@
 
 #include <fstream>
 
-#include "data_test_util.h"
+#include "test_util.h"
+#include "tiny_store.h"
 #include "prospect/data/validate.h"
 
 using namespace prospect;
-using namespace prospect::testutil;
+using namespace prospect::test;
 
 namespace {
 const char* kMakePickles = R"PY(
@@ -27,16 +28,16 @@ for i, c in enumerate(clips):
 }  // namespace
 
 TEST(Convert, PicklesToStoreReadByCpp) {
-  std::string dir = temp_dir("convert");
+  std::string dir = fresh_dir("data_convert");
   json clips = json::array({good_clip("va", 0, 19), good_clip("vb", 5, 34), good_clip("va", 20, 39)});
   std::ofstream(dir + "/clips.json") << clips.dump();
   std::ofstream(dir + "/make.py") << kMakePickles;
-  auto mk = run("/usr/bin/python3 " + dir + "/make.py " + dir);
+  auto mk = run_program("/usr/bin/python3 " + dir + "/make.py " + dir);
   ASSERT_EQ(mk.code, 0) << mk.output;
   std::string tool = std::string(PROSPECT_SOURCE_DIR) + "/tools/convert_prospect.py";
   for (std::string dtype : {"f32", "f16"}) {
     std::string out = dir + "/conv_" + dtype + ".h5";
-    auto r = run("/usr/bin/python3 " + tool + " --clips " + dir + "/clips.json --embeddings " + dir + " --out " + out +
+    auto r = run_program("/usr/bin/python3 " + tool + " --clips " + dir + "/clips.json --embeddings " + dir + " --out " + out +
                  " --dtype " + dtype + " --feature-model siglip");
     ASSERT_EQ(r.code, 0) << r.output;
     Store s(out);
@@ -53,11 +54,11 @@ TEST(Convert, PicklesToStoreReadByCpp) {
     }
     ValidationReport rep = validate_store(out);
     EXPECT_EQ(rep.errors, 0);
-    auto v = run(prospect_data() + " validate " + out);
+    auto v = run_program(binary_path("prospect_data") + " validate " + out);
     EXPECT_EQ(v.code, 0) << v.output;
   }
   // prospect_data build on the same arrays (.npy) gives the same rows.
-  auto b = run(prospect_data() + " build --clips " + dir + "/clips.json --embeddings " + dir + " --out " + dir +
+  auto b = run_program(binary_path("prospect_data") + " build --clips " + dir + "/clips.json --embeddings " + dir + " --out " + dir +
                "/built.h5 --dtype f32");
   ASSERT_EQ(b.code, 0) << b.output;
   Store built(dir + "/built.h5"), conv(dir + "/conv_f32.h5");
@@ -66,20 +67,20 @@ TEST(Convert, PicklesToStoreReadByCpp) {
 }
 
 TEST(Convert, WrongRowCountIsAnErrorNamingTheClip) {
-  std::string dir = temp_dir("convert_bad");
+  std::string dir = fresh_dir("data_convert_bad");
   json clips = json::array({good_clip("va", 0, 19), good_clip("vb", 5, 34)});
   std::ofstream(dir + "/clips.json") << clips.dump();
   std::ofstream(dir + "/make.py") << kMakePickles;
-  ASSERT_EQ(run("/usr/bin/python3 " + dir + "/make.py " + dir).code, 0);
+  ASSERT_EQ(run_program("/usr/bin/python3 " + dir + "/make.py " + dir).code, 0);
   clips[1]["end_frame_idx"] = 40;  // 36 frames, the arrays have 30
   std::ofstream(dir + "/clips.json") << clips.dump();
   std::string tool = std::string(PROSPECT_SOURCE_DIR) + "/tools/convert_prospect.py";
-  auto r = run("/usr/bin/python3 " + tool + " --clips " + dir + "/clips.json --embeddings " + dir + " --out " + dir + "/x.h5");
+  auto r = run_program("/usr/bin/python3 " + tool + " --clips " + dir + "/clips.json --embeddings " + dir + " --out " + dir + "/x.h5");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("clip vb:5"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("expected 36 rows"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(dir + "/x.h5"));
-  auto b = run(prospect_data() + " build --clips " + dir + "/clips.json --embeddings " + dir + " --out " + dir + "/y.h5");
+  auto b = run_program(binary_path("prospect_data") + " build --clips " + dir + "/clips.json --embeddings " + dir + " --out " + dir + "/y.h5");
   EXPECT_EQ(b.code, 1) << b.output;
   EXPECT_NE(b.output.find("clip vb:5"), std::string::npos) << b.output;
   EXPECT_FALSE(std::filesystem::exists(dir + "/y.h5"));

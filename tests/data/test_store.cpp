@@ -4,14 +4,15 @@
 #include <fstream>
 #include <random>
 
-#include "data_test_util.h"
+#include "test_util.h"
+#include "tiny_store.h"
 #include "prospect/core/error.h"
 #include "prospect/core/hdf5.h"
 #include "prospect/data/npy.h"
 #include "prospect/data/store.h"
 
 using namespace prospect;
-using namespace prospect::testutil;
+using namespace prospect::test;
 
 TEST(Half, KnownValuesAndRounding) {
   EXPECT_EQ(float_to_half(1.0f), 0x3c00);
@@ -26,7 +27,7 @@ TEST(Half, KnownValuesAndRounding) {
 }
 
 static void round_trip(bool fp16) {
-  std::string dir = temp_dir(fp16 ? "rt16" : "rt32");
+  std::string dir = fresh_dir(fp16 ? "data_rt16" : "data_rt32");
   std::string path = dir + "/s.h5";
   const int64_t D = 12;
   // Clips crossing chunk boundaries (256 rows) with out-of-order videos.
@@ -73,7 +74,7 @@ TEST(Store, RoundTripFp32Exact) { round_trip(false); }
 TEST(Store, RoundTripFp16Exact) { round_trip(true); }
 
 TEST(Store, Fp16RowsAreRoundedToNearest) {
-  std::string path = temp_dir("round") + "/s.h5";
+  std::string path = fresh_dir("data_round") + "/s.h5";
   std::vector<float> v(20 * 4);
   for (size_t i = 0; i < v.size(); ++i) v[i] = 0.1f * static_cast<float>(i) - 3.3f;
   {
@@ -86,7 +87,7 @@ TEST(Store, Fp16RowsAreRoundedToNearest) {
 }
 
 TEST(Store, ClipJsonKeepsUnknownFieldsAndAttributesAreSet) {
-  std::string path = temp_dir("attrs") + "/s.h5";
+  std::string path = fresh_dir("data_attrs") + "/s.h5";
   write_store(path, {sc(good_clip())});
   Store s(path);
   json j = json::parse(s.clip_json(0));
@@ -99,7 +100,7 @@ TEST(Store, ClipJsonKeepsUnknownFieldsAndAttributesAreSet) {
 }
 
 TEST(Store, WriterWithoutCloseLeavesNothing) {
-  std::string path = temp_dir("noclose") + "/s.h5";
+  std::string path = fresh_dir("data_noclose") + "/s.h5";
   {
     StoreWriter w(path, 4, 2.0, "", true);
     std::vector<float> v(20 * 4, 1.0f);
@@ -110,16 +111,11 @@ TEST(Store, WriterWithoutCloseLeavesNothing) {
 }
 
 static std::string error_of(const std::string& path) {
-  try {
-    Store s(path);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return error_message<Error>([&] { Store s(path); });
 }
 
 TEST(Store, OpenErrorsAreTypedAndNameThePath) {
-  std::string dir = temp_dir("bad");
+  std::string dir = fresh_dir("data_bad");
   EXPECT_NE(error_of(dir + "/missing.h5").find("no such file"), std::string::npos);
   {
     std::ofstream f(dir + "/text.h5");
@@ -150,7 +146,7 @@ TEST(Store, OpenErrorsAreTypedAndNameThePath) {
 }
 
 TEST(Npy, ReadsFloat16_32_64AndTokenAxis) {
-  std::string dir = temp_dir("npy");
+  std::string dir = fresh_dir("data_npy");
   std::vector<float> v = {1, 2, 3, 4, 5, 6};
   write_npy(dir + "/a.npy", {3, 1, 2}, v.data());
   NpyArray a = read_npy(dir + "/a.npy");

@@ -5,12 +5,13 @@
 #include <set>
 #include <sstream>
 
-#include "data_test_util.h"
+#include "test_util.h"
+#include "tiny_store.h"
 #include "prospect/data/synth.h"
 #include "prospect/data/validate.h"
 
 using namespace prospect;
-using namespace prospect::testutil;
+using namespace prospect::test;
 
 namespace {
 SynthOptions small(const std::string& dir, uint64_t seed = 3) {
@@ -20,16 +21,10 @@ SynthOptions small(const std::string& dir, uint64_t seed = 3) {
   o.seed = seed;
   return o;
 }
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 }  // namespace
 
 TEST(Synth, SplitsAreValidDisjointAndInSchema) {
-  std::string dir = temp_dir("synth");
+  std::string dir = fresh_dir("data_synth");
   SynthSummary sum = synth_dataset(small(dir));
   EXPECT_EQ(sum.videos[0] + sum.videos[1] + sum.videos[2], 24);
   std::set<std::string> videos[3];
@@ -44,7 +39,7 @@ TEST(Synth, SplitsAreValidDisjointAndInSchema) {
     EXPECT_EQ(st.embedding_dim(), 64);
     for (const auto& v : st.video_uids()) videos[s].insert(v);
     // The JSON written next to the store holds the same clips.
-    auto clips = parse_clips(slurp(dir + "/" + names[s] + ".json"), names[s]);
+    auto clips = parse_clips(read_text(dir + "/" + names[s] + ".json"), names[s]);
     ASSERT_EQ(static_cast<int64_t>(clips.size()), st.num_clips());
     for (int64_t c = 0; c < st.num_clips(); ++c) EXPECT_EQ(clips[c].id(), st.clip(c).id());
   }
@@ -80,16 +75,16 @@ TEST(Synth, DeterministicForASeed) {
     EXPECT_EQ(a.rows[i], b.rows[i]);
   }
   EXPECT_NE(a.rows[0], c.rows[0]);
-  std::string d1 = temp_dir("det1"), d2 = temp_dir("det2");
+  std::string d1 = fresh_dir("data_det1"), d2 = fresh_dir("data_det2");
   synth_dataset(small(d1));
   synth_dataset(small(d2));
-  EXPECT_EQ(slurp(d1 + "/train.json"), slurp(d2 + "/train.json"));
-  EXPECT_EQ(slurp(d1 + "/tokenizer.vocab"), slurp(d2 + "/tokenizer.vocab"));  // the .model records its paths
+  EXPECT_EQ(read_text(d1 + "/train.json"), read_text(d2 + "/train.json"));
+  EXPECT_EQ(read_text(d1 + "/tokenizer.vocab"), read_text(d2 + "/tokenizer.vocab"));  // the .model records its paths
   EXPECT_EQ(Store(d1 + "/test.h5").read_clip(0), Store(d2 + "/test.h5").read_clip(0));
 }
 
 TEST(Synth, AnyDimension) {
-  SynthOptions o = small(temp_dir("dim7"));
+  SynthOptions o = small(fresh_dir("data_dim7"));
   o.dim = 7;
   o.tokenizer = false;
   o.fp16 = false;
@@ -103,10 +98,10 @@ TEST(Synth, AnyDimension) {
 // Checked with Debian's spm_encode/spm_decode: a program that loads libprotobuf first (all of ours)
 // cannot use libsentencepiece's protobuf-lite code in-process.
 TEST(Synth, TokenizerRoundTripsTheTextAndHasTheSpecialTokens) {
-  if (run("command -v spm_encode").code != 0) GTEST_SKIP() << "spm_encode not installed";
-  std::string dir = temp_dir("tok");
+  if (run_program("command -v spm_encode").code != 0) GTEST_SKIP() << "spm_encode not installed";
+  std::string dir = fresh_dir("data_tok");
   synth_dataset(small(dir));
-  std::istringstream vocab(slurp(dir + "/tokenizer.vocab"));
+  std::istringstream vocab(read_text(dir + "/tokenizer.vocab"));
   std::vector<std::string> pieces;
   for (std::string line; std::getline(vocab, line);) pieces.push_back(line.substr(0, line.find('\t')));
   ASSERT_GE(pieces.size(), 300u);
@@ -124,13 +119,13 @@ TEST(Synth, TokenizerRoundTripsTheTextAndHasTheSpecialTokens) {
   texts += "S3->complete, S4->start\nCurrent step states: S1 completed, S2 in_progress\nAssistant: \ntwo  spaces\n";
   std::ofstream(dir + "/texts.txt") << texts;
   std::string m = " --model=" + dir + "/tokenizer.model";
-  auto enc = run("spm_encode" + m + " --output_format=id < " + dir + "/texts.txt > " + dir + "/ids.txt");
+  auto enc = run_program("spm_encode" + m + " --output_format=id < " + dir + "/texts.txt > " + dir + "/ids.txt");
   ASSERT_EQ(enc.code, 0) << enc.output;
-  auto dec = run("spm_decode" + m + " --input_format=id < " + dir + "/ids.txt > " + dir + "/back.txt");
+  auto dec = run_program("spm_decode" + m + " --input_format=id < " + dir + "/ids.txt > " + dir + "/back.txt");
   ASSERT_EQ(dec.code, 0) << dec.output;
-  EXPECT_EQ(slurp(dir + "/back.txt"), texts);
+  EXPECT_EQ(read_text(dir + "/back.txt"), texts);
   std::ofstream(dir + "/eot.txt") << "Now pour.<|eot|>\n";
-  auto p = run("spm_encode" + m + " --output_format=piece < " + dir + "/eot.txt");
+  auto p = run_program("spm_encode" + m + " --output_format=piece < " + dir + "/eot.txt");
   EXPECT_NE(p.output.find(" <|eot|>"), std::string::npos) << p.output;
 }
 

@@ -5,28 +5,29 @@
 #include <cmath>
 #include <fstream>
 
-#include "data_test_util.h"
+#include "test_util.h"
+#include "tiny_store.h"
 #include "prospect/core/hdf5.h"
 #include "prospect/core/rng.h"
 #include "prospect/data/validate.h"
 
 using namespace prospect;
-using namespace prospect::testutil;
+using namespace prospect::test;
 
 namespace {
 
-RunResult validate(const std::string& path, const std::string& extra = "") {
-  return run(prospect_data() + " validate " + path + " " + extra);
+CommandResult validate(const std::string& path, const std::string& extra = "") {
+  return run_program(binary_path("prospect_data") + " validate " + path + " " + extra);
 }
 
 // Writes a store with clips {a good clip of another video, the given clip} and validates it.
-RunResult validate_clip(const std::string& name, const json& clip, int64_t rows = -1) {
-  std::string path = temp_dir(name) + "/s.h5";
+CommandResult validate_clip(const std::string& name, const json& clip, int64_t rows = -1) {
+  std::string path = fresh_dir("data_" + name) + "/s.h5";
   write_store(path, {sc(good_clip("ok", 0, 19)), sc(clip, rows)});
   return validate(path);
 }
 
-void expect(const RunResult& r, int code, const std::string& text) {
+void expect(const CommandResult& r, int code, const std::string& text) {
   EXPECT_EQ(r.code, code) << r.output;
   EXPECT_NE(r.output.find(text), std::string::npos) << "expected '" << text << "' in:\n" << r.output;
 }
@@ -50,7 +51,7 @@ TEST(Validate, SchemaErrorNamesTheField) {
 }
 
 TEST(Validate, InvalidJsonText) {
-  std::string path = temp_dir("badjson") + "/s.h5";
+  std::string path = fresh_dir("data_badjson") + "/s.h5";
   write_store(path, {sc(good_clip()), StoreClip{"{\"video_uid\": \"x\", ", "x", 5}});
   expect(validate(path), 1, "invalid JSON");
 }
@@ -136,7 +137,7 @@ TEST(Validate, EmptyClip) {
 }
 
 TEST(Validate, NanRowsAreErrors) {
-  std::string path = temp_dir("nan") + "/s.h5";
+  std::string path = fresh_dir("data_nan") + "/s.h5";
   {
     StoreWriter w(path, 4, 2.0, "", true);
     std::vector<float> v(20 * 4, 0.5f);
@@ -150,7 +151,7 @@ TEST(Validate, NanRowsAreErrors) {
 }
 
 TEST(Validate, EmbeddingDimAttributeDisagrees) {
-  std::string path = temp_dir("dimattr") + "/s.h5";
+  std::string path = fresh_dir("data_dimattr") + "/s.h5";
   write_store(path, {sc(good_clip())});
   {
     h5::File f(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), path);
@@ -161,7 +162,7 @@ TEST(Validate, EmbeddingDimAttributeDisagrees) {
 }
 
 TEST(Validate, EmbeddingDimAgainstTheConfig) {
-  std::string dir = temp_dir("dimcfg");
+  std::string dir = fresh_dir("data_dimcfg");
   write_store(dir + "/s.h5", {sc(good_clip())});
   std::ofstream(dir + "/bad.ini") << "[model]\nfeature_dim = 1152\n";
   std::ofstream(dir + "/good.ini") << "[model]\nfeature_dim = 8\n";
@@ -173,35 +174,35 @@ TEST(Validate, EmbeddingDimAgainstTheConfig) {
 }
 
 TEST(Validate, NotAnHdf5File) {
-  std::string dir = temp_dir("nothdf5");
+  std::string dir = fresh_dir("data_nothdf5");
   std::ofstream(dir + "/x.h5") << "[1, 2, 3]\n";
   expect(validate(dir + "/x.h5"), 1, "not an HDF5 file");
 }
 
 TEST(Validate, TruncatedFile) {
-  std::string dir = temp_dir("trunc");
+  std::string dir = fresh_dir("data_trunc");
   write_store(dir + "/s.h5", {sc(good_clip()), sc(good_clip("v2", 0, 399))});
   std::filesystem::resize_file(dir + "/s.h5", std::filesystem::file_size(dir + "/s.h5") / 3);
   expect(validate(dir + "/s.h5"), 1, "truncated");
 }
 
 TEST(Validate, NotAProspectStore) {
-  std::string dir = temp_dir("notstore");
+  std::string dir = fresh_dir("data_notstore");
   { h5::File f = h5::create(dir + "/x.h5"); }
   expect(validate(dir + "/x.h5"), 1, "not a prospect store");
 }
 
 TEST(Validate, MissingFileAndUsage) {
   expect(validate("/nonexistent/x.h5"), 1, "/nonexistent/x.h5: no such file");
-  expect(run(prospect_data() + " validate x.h5 --bogus"), 2, "bogus");
-  expect(run(prospect_data() + " validate"), 2, "required");
-  auto h = run(prospect_data() + " validate --help");
+  expect(run_program(binary_path("prospect_data") + " validate x.h5 --bogus"), 2, "bogus");
+  expect(run_program(binary_path("prospect_data") + " validate"), 2, "required");
+  auto h = run_program(binary_path("prospect_data") + " validate --help");
   expect(h, 0, "--config");
   expect(h, 0, "--no-values");
 }
 
 TEST(Validate, LibraryReportListsBadClips) {
-  std::string path = temp_dir("lib") + "/s.h5";
+  std::string path = fresh_dir("data_lib") + "/s.h5";
   json bad = good_clip("v2", 0, 19);
   bad["conversation"][8]["content"] = json::array({{{"id", "S1"}, {"transition", "start"}}});
   write_store(path, {sc(good_clip()), sc(bad), sc(good_clip("v3", 0, 19))});
@@ -219,7 +220,7 @@ TEST(Validate, LibraryReportListsBadClips) {
 // Bad input never crashes or hangs: random bytes changed in a small store, in the metadata at the
 // start of the file or anywhere; validation reports (or passes) and returns.
 TEST(Validate, CorruptedFilesNeverCrash) {
-  std::string dir = temp_dir("fuzz");
+  std::string dir = fresh_dir("data_fuzz");
   std::string good = dir + "/good.h5";
   write_store(good, {sc(good_clip()), sc(good_clip("v2", 40, 99)), sc(good_clip("v3", 0, 19))});
   std::string bytes;

@@ -6,31 +6,29 @@
 #include <numeric>
 #include <thread>
 
+#include "mpi_test.h"
 #include "prospect/core/error.h"
-#include "prospect/core/log.h"
 #include "prospect/distributed/mpi_comm.h"
 #include "prospect/distributed/nccl_comm.h"
 
 using namespace prospect;
 
-static Communicator* g_comm = nullptr;
-
 TEST(MpiComm, RankAndSize) {
-  EXPECT_EQ(g_comm->backend(), "mpi");
-  EXPECT_GE(g_comm->size(), 1);
-  EXPECT_GE(g_comm->rank(), 0);
-  EXPECT_LT(g_comm->rank(), g_comm->size());
+  EXPECT_EQ(test::world().backend(), "mpi");
+  EXPECT_GE(test::world().size(), 1);
+  EXPECT_GE(test::world().rank(), 0);
+  EXPECT_LT(test::world().rank(), test::world().size());
 }
 
 template <typename T>
 static void check_all_reduce(DType t) {
-  int r = g_comm->rank(), n = g_comm->size();
+  int r = test::world().rank(), n = test::world().size();
   for (size_t count : {size_t(1), size_t(7), size_t(100000)}) {
     std::vector<T> v(count);
     for (size_t i = 0; i < count; ++i) v[i] = T((r + 1) * int64_t(i % 13) + r);
     std::vector<T> sum = v, mx = v;
-    g_comm->all_reduce(sum.data(), count, t, ReduceOp::Sum);
-    g_comm->all_reduce(mx.data(), count, t, ReduceOp::Max);
+    test::world().all_reduce(sum.data(), count, t, ReduceOp::Sum);
+    test::world().all_reduce(mx.data(), count, t, ReduceOp::Max);
     for (size_t i = 0; i < count; ++i) {
       T want_sum = 0, want_max = T(-1e9);
       for (int q = 0; q < n; ++q) {
@@ -50,18 +48,18 @@ TEST(MpiComm, AllReduceI64) { check_all_reduce<int64_t>(DType::I64); }
 
 TEST(MpiComm, AllReduceI64Large) {
   // Values past 2^53 stay exact in int64 (a double round trip would not).
-  int64_t v = (int64_t(1) << 60) + g_comm->rank();
-  g_comm->all_reduce(&v, 1, DType::I64, ReduceOp::Max);
-  EXPECT_EQ(v, (int64_t(1) << 60) + g_comm->size() - 1);
+  int64_t v = (int64_t(1) << 60) + test::world().rank();
+  test::world().all_reduce(&v, 1, DType::I64, ReduceOp::Max);
+  EXPECT_EQ(v, (int64_t(1) << 60) + test::world().size() - 1);
 }
 
 TEST(MpiComm, AsyncAllReduceSeveralInFlight) {
-  int r = g_comm->rank(), n = g_comm->size();
+  int r = test::world().rank(), n = test::world().size();
   std::vector<std::vector<float>> bufs(5, std::vector<float>(1000));
   std::vector<std::unique_ptr<Work>> works;
   for (size_t b = 0; b < bufs.size(); ++b) {
     std::fill(bufs[b].begin(), bufs[b].end(), float(r + b));
-    works.push_back(g_comm->all_reduce_async(bufs[b].data(), bufs[b].size(), DType::F32, ReduceOp::Sum));
+    works.push_back(test::world().all_reduce_async(bufs[b].data(), bufs[b].size(), DType::F32, ReduceOp::Sum));
   }
   // Completed from another thread (the reducer's communication thread does this).
   std::thread t([&] {
@@ -76,28 +74,28 @@ TEST(MpiComm, AsyncAllReduceSeveralInFlight) {
 }
 
 TEST(MpiComm, Broadcast) {
-  int r = g_comm->rank(), n = g_comm->size();
+  int r = test::world().rank(), n = test::world().size();
   for (int root = 0; root < n; ++root) {
     std::vector<double> v(33, r == root ? 1.5 * root + 0.25 : -1.0);
-    g_comm->broadcast(v.data(), v.size(), DType::F64, root);
+    test::world().broadcast(v.data(), v.size(), DType::F64, root);
     for (double x : v) ASSERT_EQ(x, 1.5 * root + 0.25);
     std::vector<uint8_t> bytes(5, r == root ? uint8_t(200 + root) : 0);
-    g_comm->broadcast(bytes.data(), bytes.size(), DType::U8, root);
+    test::world().broadcast(bytes.data(), bytes.size(), DType::U8, root);
     for (auto x : bytes) ASSERT_EQ(x, 200 + root);
   }
 }
 
 TEST(MpiComm, Barrier) {
-  for (int i = 0; i < 10; ++i) g_comm->barrier();
+  for (int i = 0; i < 10; ++i) test::world().barrier();
 }
 
 TEST(MpiComm, GatherBytes) {
-  int r = g_comm->rank(), n = g_comm->size();
+  int r = test::world().rank(), n = test::world().size();
   // Rank sizes differ, one is empty, bytes include zeros.
   std::string mine = r == 1 ? std::string() : std::string(size_t(r * 3 + 2), char('a' + r));
   if (!mine.empty()) mine[0] = '\0';
   for (int root = 0; root < n; ++root) {
-    auto all = g_comm->gather_bytes(mine, root);
+    auto all = test::world().gather_bytes(mine, root);
     if (r != root) {
       EXPECT_TRUE(all.empty());
       continue;
@@ -111,16 +109,16 @@ TEST(MpiComm, GatherBytes) {
   }
 }
 
-TEST(MpiComm, BadRootIsUsageError) { EXPECT_THROW(g_comm->broadcast(nullptr, 0, DType::F32, 99), UsageError); }
+TEST(MpiComm, BadRootIsUsageError) { EXPECT_THROW(test::world().broadcast(nullptr, 0, DType::F32, 99), UsageError); }
 
 TEST(MakeCommunicator, ChoosesBackend) {
   // Collective (it duplicates MPI_COMM_WORLD): every rank makes the same calls.
   auto c = make_communicator("auto", /*device_is_cuda=*/false, 30.0);
   EXPECT_EQ(c->backend(), "mpi");
-  EXPECT_EQ(c->size(), g_comm->size());
+  EXPECT_EQ(c->size(), test::world().size());
   int64_t x = 1;
   c->all_reduce(&x, 1, DType::I64, ReduceOp::Sum);
-  EXPECT_EQ(x, g_comm->size());
+  EXPECT_EQ(x, test::world().size());
   EXPECT_EQ(make_communicator("mpi", false, 30.0)->backend(), "mpi");
   EXPECT_THROW(make_communicator("gloo", false, 30.0), UsageError);
   EXPECT_THROW(make_communicator("nccl", /*device_is_cuda=*/false, 30.0), UsageError);
@@ -139,20 +137,4 @@ TEST(SingleComm, Identity) {
   EXPECT_EQ(dtype_size(DType::F32), 4u);
   EXPECT_EQ(dtype_size(DType::I64), 8u);
   EXPECT_EQ(dtype_size(DType::U8), 1u);
-}
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  auto comm = make_mpi_communicator(60.0);
-  init_logging(comm->rank());
-  g_comm = comm.get();
-  // Every rank runs every test (they are collectives); only rank 0 prints the progress.
-  if (comm->rank() != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int rc = RUN_ALL_TESTS();
-  int64_t worst = rc;  // every rank exits with the worst result
-  comm->all_reduce(&worst, 1, DType::I64, ReduceOp::Max);
-  return int(worst);
 }

@@ -6,16 +6,15 @@
 #include <torch/nn.h>
 #include <torch/types.h>
 
+#include "mpi_test.h"
 #include "prospect/core/error.h"
-#include "prospect/core/log.h"
 #include "prospect/distributed/mpi_comm.h"
 #include "prospect/distributed/reducer.h"
+#include "tiny_model.h"
 
 using namespace prospect;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-static Communicator* g_comm = nullptr;
 
 // A small net: embedding -> 3 linear blocks -> head, plus a branch some ranks skip (unused
 // parameters) and a frozen layer.
@@ -99,7 +98,7 @@ static void zero_grads(Net& net) {
 // Sum over ranks and micro-steps of the local gradients, computed here without any communication.
 static std::map<std::string, torch::Tensor> expected_grads(Net& net, int micros) {
   std::map<std::string, torch::Tensor> sum;
-  for (int q = 0; q < g_comm->size(); ++q)
+  for (int q = 0; q < test::world().size(); ++q)
     for (int m = 0; m < micros; ++m) {
       zero_grads(net);
       loss_of(net, batch_for(q, m)).backward();
@@ -111,10 +110,6 @@ static std::map<std::string, torch::Tensor> expected_grads(Net& net, int micros)
     }
   zero_grads(net);
   return sum;
-}
-
-static double rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-8);
 }
 
 static void check_grads(Net& net, const std::map<std::string, torch::Tensor>& want) {
@@ -130,15 +125,15 @@ static void check_grads(Net& net, const std::map<std::string, torch::Tensor>& wa
     }
     ASSERT_TRUE(g.defined()) << it.key();
     auto w = want.count(it.key()) ? want.at(it.key()) : torch::zeros_like(g);
-    EXPECT_LE(rel_diff(g, w), 1e-5) << it.key();
+    EXPECT_LE(test::rel_diff(g, w), 1e-5) << it.key();
   }
 }
 
 static void run_case(ReducerOptions opts, int micros, bool checkpoint) {
   Net net = make_net(7);
   net->checkpoint_middle = checkpoint;
-  broadcast_parameters(*net, *g_comm);
-  Reducer reducer(*net, *g_comm, opts);
+  broadcast_parameters(*net, test::world());
+  Reducer reducer(*net, test::world(), opts);
   if (opts.bucket_mb < 0.01) EXPECT_GT(reducer.num_buckets(), 3);
   auto want = expected_grads(net, micros);
   // Two optimizer steps in a row: the reducer's per-step state resets.
@@ -146,7 +141,7 @@ static void run_case(ReducerOptions opts, int micros, bool checkpoint) {
     zero_grads(net);
     for (int m = 0; m < micros; ++m) {
       reducer.set_sync(m == micros - 1);
-      loss_of(net, batch_for(g_comm->rank(), m)).backward();
+      loss_of(net, batch_for(test::world().rank(), m)).backward();
       if (m < micros - 1) {
         // An accumulation micro-step communicates nothing: the grads are still local.
         EXPECT_EQ(reducer.finalize(), 0.0);
@@ -166,34 +161,25 @@ TEST(Reducer, ManySmallBuckets) {
   run_case(o, 1, false);
 }
 
-TEST(Reducer, Accumulation) {
+// Buckets of a few parameters each, so that a step starts several of them.
+ReducerOptions small_buckets(bool overlap = true) {
   ReducerOptions o;
   o.bucket_mb = 0.002;
   o.first_bucket_mb = 0.001;
-  run_case(o, 3, false);
+  o.overlap = overlap;
+  return o;
 }
 
-TEST(Reducer, NoOverlap) {
-  ReducerOptions o;
-  o.bucket_mb = 0.002;
-  o.first_bucket_mb = 0.001;
-  o.overlap = false;
-  run_case(o, 2, false);
-}
-
-TEST(Reducer, GradientCheckpointing) {
-  ReducerOptions o;
-  o.bucket_mb = 0.002;
-  o.first_bucket_mb = 0.001;
-  run_case(o, 2, true);
-}
+TEST(Reducer, Accumulation) { run_case(small_buckets(), 3, false); }
+TEST(Reducer, NoOverlap) { run_case(small_buckets(/*overlap=*/false), 2, false); }
+TEST(Reducer, GradientCheckpointing) { run_case(small_buckets(), 2, true); }
 
 TEST(Reducer, BucketsInReverseOrderSmallFirst) {
   Net net = make_net(7);
   ReducerOptions o;
   o.first_bucket_mb = 1e-9;  // the first bucket closes after one parameter
   o.bucket_mb = 1.0;
-  Reducer r(*net, *g_comm, o);
+  Reducer r(*net, test::world(), o);
   ASSERT_EQ(r.num_buckets(), 2);
   EXPECT_EQ(r.bucket_names(0), std::vector<std::string>{"head.bias"});
   auto b1 = r.bucket_names(1);
@@ -204,17 +190,17 @@ TEST(Reducer, BucketsInReverseOrderSmallFirst) {
 
 class Overlap : public ::testing::TestWithParam<bool> {};
 TEST_P(Overlap, StartsEveryBucketDuringBackward) {
-  if (g_comm->size() == 1) GTEST_SKIP() << "needs 2 ranks";
+  if (test::world().size() == 1) GTEST_SKIP() << "needs 2 ranks";
   Net net = make_net(7);
   net->checkpoint_middle = GetParam();  // the hooks fire from the inner backward of a checkpoint too
-  broadcast_parameters(*net, *g_comm);
+  broadcast_parameters(*net, test::world());
   ReducerOptions o;
   o.bucket_mb = 0.001;
   o.first_bucket_mb = 0.0005;
-  Reducer r(*net, *g_comm, o);
+  Reducer r(*net, test::world(), o);
   r.set_sync(true);
   // Every rank uses the branch, so every bucket completes during backward.
-  auto b = batch_for(g_comm->rank(), 0);
+  auto b = batch_for(test::world().rank(), 0);
   b.use_branch = true;
   loss_of(net, b).backward();
   r.finalize();
@@ -225,8 +211,8 @@ TEST_P(Overlap, StartsEveryBucketDuringBackward) {
 INSTANTIATE_TEST_SUITE_P(Reducer, Overlap, ::testing::Values(false, true));
 
 TEST(BroadcastParameters, MakesRank0sValues) {
-  Net net = make_net(100 + g_comm->rank());  // different weights on every rank
-  broadcast_parameters(*net, *g_comm);
+  Net net = make_net(100 + test::world().rank());  // different weights on every rank
+  broadcast_parameters(*net, test::world());
   Net ref = make_net(100);
   auto mine = net->named_parameters();
   for (auto& it : ref->named_parameters()) EXPECT_TRUE(torch::equal(mine[it.key()], it.value())) << it.key();
@@ -241,10 +227,10 @@ struct OtherImpl : torch::nn::Module {
 TORCH_MODULE(Other);
 
 TEST(BroadcastParameters, MismatchNamesTheParameter) {
-  if (g_comm->size() == 1) GTEST_SKIP() << "needs 2 ranks";
-  Other m(g_comm->rank() == 1 ? 1 : 0);
+  if (test::world().size() == 1) GTEST_SKIP() << "needs 2 ranks";
+  Other m(test::world().rank() == 1 ? 1 : 0);
   try {
-    broadcast_parameters(*m, *g_comm);
+    broadcast_parameters(*m, test::world());
     FAIL() << "no error";
   } catch (const Error& e) {
     std::string msg = e.what();
@@ -252,19 +238,4 @@ TEST(BroadcastParameters, MismatchNamesTheParameter) {
     EXPECT_NE(msg.find("param b [5]"), std::string::npos) << msg;
     EXPECT_NE(msg.find("rank 1"), std::string::npos) << msg;
   }
-}
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  at::set_num_threads(1);
-  auto comm = make_mpi_communicator(60.0);
-  init_logging(comm->rank());
-  g_comm = comm.get();
-  if (comm->rank() != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int64_t worst = RUN_ALL_TESTS();
-  comm->all_reduce(&worst, 1, DType::I64, ReduceOp::Max);
-  return int(worst);
 }

@@ -3,29 +3,33 @@
 // predictions.jsonl, and a model that learned the task speaks and updates the state when it should.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
-#include "e2e_util.h"
+#include "test_util.h"
 #include "prospect/eval/report.h"
+
+using namespace prospect;
 
 TEST(StreamDemo, IdenticalForOneTwoThreeRanksAndRecomputable) {
   std::string b = PROSPECT_BINARY_DIR, demo = b + "/fixtures/demo", dir = b + "/evalstream_demo";
   std::string ckpt = b + "/fixtures/run/checkpoints/latest";
-  ASSERT_TRUE(e2e::fs::exists(ckpt)) << ckpt;
-  e2e::fs::remove_all(dir);
+  ASSERT_TRUE(std::filesystem::exists(ckpt)) << ckpt;
+  std::filesystem::remove_all(dir);
   std::string first_eval, first_pred;
   for (int n : {1, 2, 3}) {
     std::string out = dir + "/out" + std::to_string(n);
-    auto r = e2e::run(std::string(PROSPECT_MPIRUN_CMD) + " -n " + std::to_string(n) + " " + e2e::bin("prospect_eval") +
+    auto r = test::run_program(std::string(PROSPECT_MPIRUN_CMD) + " -n " + std::to_string(n) + " " + test::binary_path("prospect_eval") +
                       " --config " + PROSPECT_SOURCE_DIR + "/configs/demo.ini --checkpoint " + ckpt +
                       " --split test --out " + out + " --data.test=" + demo + "/test.h5 --data.tokenizer=" + demo +
                       "/tokenizer.model --train.threads=1");
-    ASSERT_EQ(r.rc, 0) << "-n " << n << "\n" << r.out;
-    std::string ev = e2e::slurp(out + "/eval.json"), pr = e2e::slurp(out + "/predictions.jsonl");
+    ASSERT_EQ(r.code, 0) << "-n " << n << "\n" << r.output;
+    std::string ev = test::read_text(out + "/eval.json"), pr = test::read_text(out + "/predictions.jsonl");
     if (n == 1) {
       first_eval = ev;
       first_pred = pr;
-      std::cout << r.out.substr(r.out.find("decision")) << "\n";
+      std::cout << r.output.substr(r.output.find("decision")) << "\n";
     } else {
       EXPECT_EQ(ev, first_eval) << "eval.json differs for -n " << n;
       EXPECT_EQ(pr, first_pred) << "predictions.jsonl differs for -n " << n;

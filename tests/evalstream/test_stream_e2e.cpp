@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "e2e_util.h"
+#include "tiny_eval.h"
 #include "prospect/eval/evaluate.h"
 #include "prospect/eval/report.h"
 
@@ -16,20 +16,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string eval_cmd(const e2e::Setup& s, const std::string& out, const std::string& extra = "") {
-  return e2e::bin("prospect_eval") + " --config " + s.ini + " --checkpoint " + s.model + " --split test --out " + out +
+std::string eval_cmd(const test::TinyEval& s, const std::string& out, const std::string& extra = "") {
+  return test::binary_path("prospect_eval") + " --config " + s.ini + " --checkpoint " + s.model + " --split test --out " + out +
          " " + extra;
 }
 
 }  // namespace
 
 TEST(StreamE2E, WritesEvalJsonRecomputableFromPredictions) {
-  const auto& s = e2e::setup("evalstream_e2e");
+  const auto& s = test::tiny_eval("evalstream_e2e");
   std::string out = s.dir + "/out";
-  auto r = e2e::run(eval_cmd(s, out));
-  ASSERT_EQ(r.rc, 0) << r.out;
-  EXPECT_NE(r.out.find("speaking"), std::string::npos) << r.out;  // the printed table
-  std::string text = e2e::slurp(out + "/eval.json");
+  auto r = test::run_program(eval_cmd(s, out));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("speaking"), std::string::npos) << r.output;  // the printed table
+  std::string text = test::read_text(out + "/eval.json");
   auto j = nlohmann::json::parse(text);
   for (const char* k : {"speaking_frame", "speaking_event", "dst_update_frame", "dst_update_event", "dst", "text",
                         "counts", "config"})
@@ -43,39 +43,39 @@ TEST(StreamE2E, WritesEvalJsonRecomputableFromPredictions) {
 }
 
 TEST(StreamE2E, EmbeddingsOfAnotherDimension) {
-  const auto& s = e2e::setup("evalstream_e2e");
-  auto r = e2e::run(eval_cmd(s, s.dir + "/out_dim", "--data.test=" + s.dir + "/data32/test.h5"));
-  EXPECT_EQ(r.rc, 1) << r.out;
-  EXPECT_NE(r.out.find("dimension 32"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("data32/test.h5"), std::string::npos) << r.out;
+  const auto& s = test::tiny_eval("evalstream_e2e");
+  auto r = test::run_program(eval_cmd(s, s.dir + "/out_dim", "--data.test=" + s.data32 + "/test.h5"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("dimension 32"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("data32/test.h5"), std::string::npos) << r.output;
 }
 
 TEST(StreamE2E, MissingSplit) {
-  const auto& s = e2e::setup("evalstream_e2e");
-  auto r = e2e::run(eval_cmd(s, s.dir + "/out_missing", "--data.test=" + s.dir + "/nope.h5"));
-  EXPECT_EQ(r.rc, 1) << r.out;
-  EXPECT_NE(r.out.find("nope.h5"), std::string::npos) << r.out;
+  const auto& s = test::tiny_eval("evalstream_e2e");
+  auto r = test::run_program(eval_cmd(s, s.dir + "/out_missing", "--data.test=" + s.dir + "/nope.h5"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("nope.h5"), std::string::npos) << r.output;
 }
 
 TEST(StreamE2E, CheckpointOfAnotherShape) {
-  const auto& s = e2e::setup("evalstream_e2e");
-  auto r = e2e::run(eval_cmd(s, s.dir + "/out_shape", "--model.hidden_size=64"));
-  EXPECT_EQ(r.rc, 2) << r.out;
-  EXPECT_NE(r.out.find("model.hidden_size"), std::string::npos) << r.out;
+  const auto& s = test::tiny_eval("evalstream_e2e");
+  auto r = test::run_program(eval_cmd(s, s.dir + "/out_shape", "--model.hidden_size=64"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("model.hidden_size"), std::string::npos) << r.output;
 }
 
 TEST(StreamE2E, MissingCheckpointAndUsage) {
-  const auto& s = e2e::setup("evalstream_e2e");
-  auto r = e2e::run(e2e::bin("prospect_eval") + " --config " + s.ini + " --checkpoint " + s.dir +
+  const auto& s = test::tiny_eval("evalstream_e2e");
+  auto r = test::run_program(test::binary_path("prospect_eval") + " --config " + s.ini + " --checkpoint " + s.dir +
                     "/no_such_ckpt --out " + s.dir + "/o");
-  EXPECT_EQ(r.rc, 1) << r.out;
-  EXPECT_NE(r.out.find("no_such_ckpt"), std::string::npos) << r.out;
-  EXPECT_EQ(e2e::run(eval_cmd(s, s.dir + "/o", "--split dev")).rc, 2);
-  EXPECT_EQ(e2e::run(eval_cmd(s, s.dir + "/o", "--eval.bogus=1")).rc, 2);
-  EXPECT_EQ(e2e::run(e2e::bin("prospect_eval") + " --config " + s.ini + " --out " + s.dir + "/o").rc, 2);
-  auto h = e2e::run(e2e::bin("prospect_eval") + " --help");
-  EXPECT_EQ(h.rc, 0);
-  EXPECT_NE(h.out.find("eval.overflow_keep"), std::string::npos);
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("no_such_ckpt"), std::string::npos) << r.output;
+  EXPECT_EQ(test::run_program(eval_cmd(s, s.dir + "/o", "--split dev")).code, 2);
+  EXPECT_EQ(test::run_program(eval_cmd(s, s.dir + "/o", "--eval.bogus=1")).code, 2);
+  EXPECT_EQ(test::run_program(test::binary_path("prospect_eval") + " --config " + s.ini + " --out " + s.dir + "/o").code, 2);
+  auto h = test::run_program(test::binary_path("prospect_eval") + " --help");
+  EXPECT_EQ(h.code, 0);
+  EXPECT_NE(h.output.find("eval.overflow_keep"), std::string::npos);
 }
 
 TEST(ThresholdSweep, BestF1Threshold) {
@@ -92,11 +92,11 @@ TEST(ThresholdSweep, BestF1Threshold) {
 }
 
 TEST(StreamE2E, TeacherForcedWithThresholdSweep) {
-  const auto& s = e2e::setup("evalstream_e2e");
+  const auto& s = test::tiny_eval("evalstream_e2e");
   std::string out = s.dir + "/out_tf";
-  auto r = e2e::run(eval_cmd(s, out, "--mode teacher-forced --threshold-sweep"));
-  ASSERT_EQ(r.rc, 0) << r.out;
-  auto j = nlohmann::json::parse(e2e::slurp(out + "/teacher_forced.json"));
+  auto r = test::run_program(eval_cmd(s, out, "--mode teacher-forced --threshold-sweep"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto j = nlohmann::json::parse(test::read_text(out + "/teacher_forced.json"));
   EXPECT_TRUE(j["speaking"].contains("f1"));
   EXPECT_TRUE(j["ppl_assistant"].is_number());
   EXPECT_GT(j["ppl_assistant"].get<double>(), 1.0);
@@ -108,7 +108,7 @@ TEST(StreamE2E, TeacherForcedWithThresholdSweep) {
 // A checkpoint as training writes it names its template and tokenizer in trainer.json, and its run
 // config defines the model: a model.* key that disagrees is a usage error naming it.
 TEST(StreamE2E, CheckpointWithTrainerJson) {
-  const auto& s = e2e::setup("evalstream_e2e");
+  const auto& s = test::tiny_eval("evalstream_e2e");
   std::string ck = s.dir + "/ckpt/step-000007";
   fs::create_directories(ck);
   for (const auto& f : fs::directory_iterator(s.model)) fs::copy_file(f.path(), ck + "/" + f.path().filename().string(), fs::copy_options::overwrite_existing);
@@ -121,13 +121,13 @@ TEST(StreamE2E, CheckpointWithTrainerJson) {
   write_trainer(s.cfg);
   std::string out = s.dir + "/out_ckpt";
   // the config's tokenizer path is wrong on purpose: the checkpoint's own file is used
-  auto r = e2e::run(e2e::bin("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck + " --out " + out +
+  auto r = test::run_program(test::binary_path("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck + " --out " + out +
                     " --data.tokenizer=" + s.dir + "/missing.model");
-  ASSERT_EQ(r.rc, 0) << r.out;
-  auto j = nlohmann::json::parse(e2e::slurp(out + "/eval.json"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto j = nlohmann::json::parse(test::read_text(out + "/eval.json"));
   EXPECT_EQ(j["config"]["checkpoint_step"], 7);
   if (fs::exists(s.dir + "/out/eval.json")) {  // the same numbers as the bare model folder
-    auto ref = nlohmann::json::parse(e2e::slurp(s.dir + "/out/eval.json"));
+    auto ref = nlohmann::json::parse(test::read_text(s.dir + "/out/eval.json"));
     j.erase("config");
     ref.erase("config");
     EXPECT_EQ(j, ref);
@@ -135,7 +135,7 @@ TEST(StreamE2E, CheckpointWithTrainerJson) {
   Config other = s.cfg;
   other.model.intermediate_size = 96;
   write_trainer(other);
-  auto bad = e2e::run(e2e::bin("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck + " --out " + out);
-  EXPECT_EQ(bad.rc, 2) << bad.out;
-  EXPECT_NE(bad.out.find("model.intermediate_size"), std::string::npos) << bad.out;
+  auto bad = test::run_program(test::binary_path("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck + " --out " + out);
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("model.intermediate_size"), std::string::npos) << bad.output;
 }

@@ -15,6 +15,7 @@
 #include "prospect/eval/kv_cache_model.h"
 #include "prospect/model/dst_model.h"
 #include "prospect/text/chat_template.h"
+#include "tiny_model.h"
 
 using namespace prospect;
 using namespace prospect::eval;
@@ -26,12 +27,7 @@ constexpr int64_t kD = 6;
 constexpr int32_t kEot = 2;
 
 ModelConfig tiny_config() {
-  ModelConfig c;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
+  ModelConfig c = test::tiny_model_config();
   c.tie_word_embeddings = false;
   return c;
 }
@@ -80,10 +76,6 @@ struct Fixture {
   }
 };
 
-double rel_diff(const at::Tensor& a, const at::Tensor& b) {
-  return (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-8);
-}
-
 // Checks every window the recorder saw against a full forward over that window's context.
 void check_windows(DSTProActLlama& model, const ContextRecorder& rec, int64_t* reads, int64_t* tokens) {
   torch::NoGradGuard ng;
@@ -108,7 +100,7 @@ void check_windows(DSTProActLlama& model, const ContextRecorder& rec, int64_t* r
       }
       at::Tensor a = at::tensor(streamed);
       at::Tensor b = at::stack(full);
-      EXPECT_LE(rel_diff(a, b), 1e-5) << "heads streamed vs teacher-forced";
+      EXPECT_LE(test::rel_diff(a, b), 1e-5) << "heads streamed vs teacher-forced";
       *reads += static_cast<int64_t>(streamed.size());
     }
     at::Tensor logits = model->logits(h);  // [T, vocab]

@@ -1,4 +1,6 @@
-// Helpers shared by the model tests: temp folders, the numpy reference, comparisons.
+// The model tests' reference: tests/reference/llama_ref.py (float64 numpy, no transformers) makes HF
+// folders and their logits; its JSON comes back as tensors. Scratch folders and comparisons come from
+// test_util.h and tiny_model.h.
 #pragma once
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -10,18 +12,17 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "test_util.h"
+#include "tiny_model.h"
+
 namespace prospect::test {
 
-inline std::filesystem::path temp_dir(const std::string& name) {
-  auto d = std::filesystem::path(PROSPECT_BINARY_DIR) / "test_tmp" / "model" / name;
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d;
-}
+// build/test_tmp/model_<name>, empty.
+inline std::filesystem::path model_dir(const std::string& name) { return fresh_dir("model_" + name); }
 
-// Runs tests/reference/llama_ref.py (float64 numpy, no transformers) with the given arguments.
+// Runs tests/reference/llama_ref.py with the given arguments.
 inline int run_reference(const std::string& args) {
-  std::string cmd = "/usr/bin/python3 " + std::string(PROSPECT_SOURCE_DIR) + "/tests/reference/llama_ref.py " + args;
+  std::string cmd = "/usr/bin/python3 " + source_path("tests/reference/llama_ref.py") + " " + args;
   return std::system(cmd.c_str());
 }
 
@@ -36,16 +37,6 @@ inline at::Tensor json_matrix(const nlohmann::json& j) {
   for (int64_t i = 0; i < T; ++i)
     for (int64_t v = 0; v < V; ++v) t[i][v] = j[i][v].get<double>();
   return t;
-}
-
-inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-}
-
-// SPEC §9: max|a - b| / max(max|b|, 1e-8).
-inline double rel_diff(const at::Tensor& a, const at::Tensor& b) {
-  double den = std::max(b.to(at::kDouble).abs().max().item<double>(), 1e-8);
-  return max_abs_diff(a, b) / den;
 }
 
 }  // namespace prospect::test

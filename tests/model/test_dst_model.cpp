@@ -23,12 +23,9 @@ namespace fs = std::filesystem;
 constexpr int64_t kD = 12;  // feature dim
 
 ModelConfig small_config() {
-  ModelConfig c;
-  c.hidden_size = 32;
+  ModelConfig c = test::tiny_model_config();
   c.intermediate_size = 48;
   c.num_hidden_layers = 3;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
   c.tie_word_embeddings = false;
   return c;
 }
@@ -48,7 +45,7 @@ Batch make_batch(int64_t img) {
 TEST(DSTModel, LanguagePartEqualsPlainLlama) {
   at::set_num_threads(1);
   torch::NoGradGuard ng;
-  auto d = test::temp_dir("dst_hf_base");
+  auto d = test::model_dir("dst_hf_base");
   ASSERT_EQ(test::run_reference("make " + d.string() + " --ids 1,2 --tied 0 --seed 11"), 0);
   LlamaForCausalLM base = load_llama(d.string());
   DSTProActLlama m = make_dst_model_from_hf(d.string(), kD, 5);
@@ -62,7 +59,7 @@ TEST(DSTModel, LanguagePartEqualsPlainLlama) {
   EXPECT_TRUE(o.lm_logits.narrow(1, 0, 64).equal(plain));
   EXPECT_EQ(o.speaking_logits.sizes(), (std::vector<int64_t>{3}));
   // Tied base too.
-  auto dt = test::temp_dir("dst_hf_base_tied");
+  auto dt = test::model_dir("dst_hf_base_tied");
   ASSERT_EQ(test::run_reference("make " + dt.string() + " --ids 1,2 --tied 1 --seed 12"), 0);
   LlamaForCausalLM tb = load_llama(dt.string());
   DSTProActLlama tm = make_dst_model_from_hf(dt.string(), kD, 5);
@@ -239,7 +236,7 @@ TEST(DSTModel, SaveLoadAndErrors) {
   ModelConfig cfg = small_config();
   cfg.tie_word_embeddings = true;
   DSTProActLlama m = make_dst_model_scratch(cfg, 64, kD, 9);
-  auto d = test::temp_dir("dst_save");
+  auto d = test::model_dir("dst_save");
   save_dst_model(m, d.string());
   EXPECT_TRUE(is_dst_model_dir(d.string()));
   DSTProActLlama back = load_dst_model(d.string(), kD);
@@ -271,7 +268,7 @@ TEST(DSTModel, SaveLoadAndErrors) {
   EXPECT_NE(e.find("mm_projector.0.weight"), std::string::npos) << e;
   EXPECT_NE(e.find(std::to_string(kD + 4)), std::string::npos) << e;
   // Missing head.
-  auto d2 = test::temp_dir("dst_missing_head");
+  auto d2 = test::model_dir("dst_missing_head");
   for (auto f : {"config.json", "model.safetensors"}) fs::copy_file(d / f, d2 / f);
   TensorMap heads = load_safetensors((d / "prospect.safetensors").string());
   heads.erase("dst_update_head.weight");

@@ -34,7 +34,7 @@ const RefCase kCases[] = {
 };
 
 fs::path make_reference(const std::string& name, const std::string& args) {
-  auto d = test::temp_dir("ref_" + name);
+  auto d = test::model_dir("ref_" + name);
   int rc = test::run_reference("make " + d.string() + " --ids " + kIds + " " + args);
   EXPECT_EQ(rc, 0) << "reference failed for " << name;
   return d;
@@ -75,7 +75,7 @@ TEST(Llama, SaveLoadBitIdenticalAndReadableByReference) {
   torch::NoGradGuard ng;
   fs::path d = make_reference("save_src", "--llama3 1 --kv 2");
   LlamaForCausalLM m = load_llama(d.string());
-  auto out = test::temp_dir("save_dst"), shard = test::temp_dir("save_sharded");
+  auto out = test::model_dir("save_dst"), shard = test::model_dir("save_sharded");
   save_llama(m, out.string());
   save_llama(m, shard.string(), at::kFloat, 20000);
   EXPECT_TRUE(fs::exists(shard / "model.safetensors.index.json"));
@@ -100,7 +100,7 @@ TEST(Llama, SaveLoadBitIdenticalAndReadableByReference) {
     EXPECT_LE(test::max_abs_diff(a->forward(ids_tensor())[0], want), 1e-4);
   }
   // bf16 save: the bytes are bf16, the values round-trip through bf16.
-  auto half = test::temp_dir("save_bf16");
+  auto half = test::model_dir("save_bf16");
   save_llama(m, half.string(), at::kBFloat16);
   TensorMap t = load_safetensors((half / "model.safetensors").string());
   EXPECT_EQ(t.at("model.norm.weight").scalar_type(), at::kBFloat16);
@@ -169,7 +169,7 @@ TEST(Llama, LoadErrorsNameFileAndTensor) {
   TensorMap good = load_safetensors_dir(src.string());
   LlamaConfig cfg = load_llama_config((src / "config.json").string());
   auto check = [&](const std::string& name, TensorMap t, std::initializer_list<std::string> words) {
-    auto d = test::temp_dir("load_err_" + name);
+    auto d = test::model_dir("load_err_" + name);
     fs::copy_file(src / "config.json", d / "config.json");
     NamedTensors nt(t.begin(), t.end());
     save_safetensors_dir(d.string(), nt);
@@ -237,7 +237,7 @@ TEST(Llama, ProspectLmLogitsAndExitCodes) {
   EXPECT_EQ(run("--model " + d.string() + " --ids 1 --bogus"), 2);
   EXPECT_EQ(run("--model /nonexistent/m --ids 1"), 1);
   // A corrupt model file: exit 1, no crash.
-  auto bad = test::temp_dir("cli_corrupt");
+  auto bad = test::model_dir("cli_corrupt");
   fs::copy_file(d / "config.json", bad / "config.json");
   std::ifstream in(d / "model.safetensors", std::ios::binary);
   std::string bytes(std::istreambuf_iterator<char>(in), {});

@@ -31,20 +31,10 @@ void write_raw(const fs::path& p, const std::string& header, size_t data_bytes, 
   s += std::string(data_bytes, '\x01');
   write_bytes(p, s);
 }
-// The error message of f(), or "" if it did not throw.
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(Safetensors, RoundTripEveryDtypeAndMetadata) {
   at::set_num_threads(1);
-  auto d = test::temp_dir("st_roundtrip");
+  auto d = test::model_dir("st_roundtrip");
   NamedTensors t = {
       {"a.f32", at::randn({3, 4})},
       {"b.f16", at::randn({5}).to(at::kHalf)},
@@ -75,7 +65,7 @@ TEST(Safetensors, RoundTripEveryDtypeAndMetadata) {
 }
 
 TEST(Safetensors, ShardedFolderLoadsLikeSingleFile) {
-  auto d1 = test::temp_dir("st_single"), d2 = test::temp_dir("st_sharded");
+  auto d1 = test::model_dir("st_single"), d2 = test::model_dir("st_sharded");
   NamedTensors t;
   for (int i = 0; i < 6; ++i) t.emplace_back("layer." + std::to_string(i) + ".w", at::randn({16, 16}));
   save_safetensors_dir(d1.string(), t);
@@ -89,19 +79,19 @@ TEST(Safetensors, ShardedFolderLoadsLikeSingleFile) {
   auto j = test::read_json(d2 / "model.safetensors.index.json");
   j["weight_map"]["ghost.w"] = "model-00001-of-00003.safetensors";
   std::ofstream(d2 / "model.safetensors.index.json") << j.dump();
-  std::string e = error_of([&] { load_safetensors_dir(d2.string()); });
+  std::string e = test::error_message<Error>([&] { load_safetensors_dir(d2.string()); });
   EXPECT_NE(e.find("ghost.w"), std::string::npos) << e;
   EXPECT_NE(e.find("model-00001-of-00003.safetensors"), std::string::npos) << e;
   // A missing folder names it.
-  e = error_of([&] { load_safetensors_dir((d2 / "nope").string()); });
+  e = test::error_message<Error>([&] { load_safetensors_dir((d2 / "nope").string()); });
   EXPECT_NE(e.find("nope"), std::string::npos) << e;
 }
 
 TEST(Safetensors, CorruptFilesNameFileAndTensor) {
-  auto d = test::temp_dir("st_corrupt");
+  auto d = test::model_dir("st_corrupt");
   std::string p = (d / "bad.safetensors").string();
   auto expect_error = [&](const std::string& what, std::initializer_list<std::string> words) {
-    std::string e = error_of([&] { load_safetensors(p); });
+    std::string e = test::error_message<Error>([&] { load_safetensors(p); });
     ASSERT_FALSE(e.empty()) << what << ": no error";
     EXPECT_NE(e.find(p), std::string::npos) << what << ": " << e;
     for (auto& w : words) EXPECT_NE(e.find(w), std::string::npos) << what << ": '" << w << "' not in: " << e;
@@ -141,12 +131,12 @@ TEST(Safetensors, CorruptFilesNameFileAndTensor) {
   write_raw(p, "{}", 0, 5000);
   expect_error("header longer than file", {"truncated"});
   // Missing file.
-  std::string e = error_of([&] { load_safetensors((d / "missing.safetensors").string()); });
+  std::string e = test::error_message<Error>([&] { load_safetensors((d / "missing.safetensors").string()); });
   EXPECT_NE(e.find("missing.safetensors"), std::string::npos) << e;
 }
 
 TEST(Safetensors, FuzzOnlyThrowsError) {
-  auto d = test::temp_dir("st_fuzz");
+  auto d = test::model_dir("st_fuzz");
   std::string p = (d / "f.safetensors").string();
   save_safetensors(p, {{"emb", at::randn({5, 3})}, {"x", at::randn({2}).to(at::kHalf)}, {"y", at::arange(3, at::kLong)}},
                    {{"format", "pt"}});

@@ -23,12 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  auto d = fs::path(PROSPECT_BINARY_DIR) / "test_tmp" / "perf" / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path temp_dir(const std::string& name) { return prospect::test::fresh_dir("perf_" + name); }
 
 // Runs check_step.py on dir; returns its JSON report (exit status in "exit").
 nlohmann::json check_step(const fs::path& dir, const std::string& args = "") {
@@ -39,6 +34,19 @@ nlohmann::json check_step(const fs::path& dir, const std::string& args = "") {
   if (j.is_discarded()) j = {{"unparsed", c.output}};
   j["exit"] = c.code;
   return j;
+}
+
+// check_step.py's report: loss and every gradient within 1e-5 (relative) of the reference.
+void expect_agreement(const nlohmann::json& r, size_t num_parameters) {
+  ASSERT_TRUE(r.contains("ok")) << r.dump(1);
+  EXPECT_EQ(r["exit"], 0) << r.dump(1);
+  EXPECT_TRUE(r["missing"].empty()) << r.dump(1);
+  EXPECT_LE(r["loss_rel"].get<double>(), 1e-5) << r.dump(1);
+  EXPECT_LE(r["worst_grad_rel"].get<double>(), 1e-5) << r.dump(1);
+  EXPECT_EQ(r["grads"].size(), num_parameters);
+  std::printf("loss %.8g (reference %.8g), worst gradient %s rel %.3g\n", r["loss"].get<double>(),
+              r["ref_loss"].get<double>(), r["worst_grad"].get<std::string>().c_str(),
+              r["worst_grad_rel"].get<double>());
 }
 
 // The plain LM step: CE summed over the labelled positions / their count.
@@ -79,15 +87,7 @@ void plain_llama_step(bool tied) {
                                   {global, 0, 0, 0});
   prospect::test::save_step_grads((dir / "cpp.safetensors").string(), loss, *m);
   nlohmann::json r = check_step(dir);
-  ASSERT_TRUE(r.contains("ok")) << r.dump(1);
-  EXPECT_EQ(r["exit"], 0) << r.dump(1);
-  EXPECT_TRUE(r["missing"].empty()) << r.dump(1);
-  EXPECT_LE(r["loss_rel"].get<double>(), 1e-5) << r.dump(1);
-  EXPECT_LE(r["worst_grad_rel"].get<double>(), 1e-5) << r.dump(1);
-  EXPECT_EQ(r["grads"].size(), m->named_parameters().size());
-  std::printf("loss %.8g (reference %.8g), worst gradient %s rel %.3g\n", r["loss"].get<double>(),
-              r["ref_loss"].get<double>(), r["worst_grad"].get<std::string>().c_str(),
-              r["worst_grad_rel"].get<double>());
+  expect_agreement(r, m->named_parameters().size());
 
   // The checker is not vacuous: one gradient off by 1e-4 of its largest entry fails it.
   {
@@ -162,16 +162,8 @@ void dst_step(bool checkpointing, const std::string& decision) {
                                   dst_gen, dst_update, counts);
   prospect::test::save_step_grads((dir / "cpp.safetensors").string(), loss, *m);
   nlohmann::json r = check_step(dir, "--decision " + decision + " --weights 1,0.5,2,1.5");
-  ASSERT_TRUE(r.contains("ok")) << r.dump(1);
-  EXPECT_EQ(r["exit"], 0) << r.dump(1);
-  EXPECT_TRUE(r["missing"].empty()) << r.dump(1);
-  EXPECT_LE(r["loss_rel"].get<double>(), 1e-5) << r.dump(1);
-  EXPECT_LE(r["worst_grad_rel"].get<double>(), 1e-5) << r.dump(1);
-  EXPECT_EQ(r["grads"].size(), m->named_parameters().size());
+  expect_agreement(r, m->named_parameters().size());
   EXPECT_GT(r["grads"].size(), 20u);
-  std::printf("loss %.8g (reference %.8g), worst gradient %s rel %.3g\n", r["loss"].get<double>(),
-              r["ref_loss"].get<double>(), r["worst_grad"].get<std::string>().c_str(),
-              r["worst_grad_rel"].get<double>());
 }
 
 }  // namespace

@@ -53,7 +53,7 @@ Clip golden_clip() {
 }
 
 struct Fixture {
-  testutil::WordTokenizer tok;
+  test::WordTokenizer tok;
   ChatTemplate tmpl = make_chat_template("plain", tok);
   SeqOptions opt;
   Fixture(int max_len) {

@@ -7,7 +7,7 @@
 
 #include "prospect/text/tokenizer.h"
 
-namespace prospect::testutil {
+namespace prospect::test {
 
 class WordTokenizer : public Tokenizer {
  public:
@@ -58,4 +58,4 @@ class WordTokenizer : public Tokenizer {
   std::map<std::string, int32_t> ids_;
 };
 
-}  // namespace prospect::testutil
+}  // namespace prospect::test

@@ -7,7 +7,7 @@
 
 using namespace prospect;
 using prospect::test::read_jsonl;
-using prospect::test::src_path;
+using prospect::test::source_path;
 
 namespace {
 
@@ -22,13 +22,13 @@ const Tokenizer& tiny() {
 
 std::vector<std::string> corpus() {
   std::vector<std::string> out;
-  for (auto& j : read_jsonl(src_path("tests/text/golden/corpus.jsonl"))) out.push_back(j.get<std::string>());
+  for (auto& j : read_jsonl(source_path("tests/text/golden/corpus.jsonl"))) out.push_back(j.get<std::string>());
   return out;
 }
 
 void expect_goldens(const Tokenizer& tok, const std::string& golden_file) {
   auto texts = corpus();
-  auto golden = read_jsonl(src_path("tests/text/golden/" + golden_file));
+  auto golden = read_jsonl(source_path("tests/text/golden/" + golden_file));
   ASSERT_GE(texts.size(), 200u);
   ASSERT_EQ(texts.size(), golden.size());
   int bad = 0;
@@ -71,8 +71,8 @@ TEST(Bpe, TinyMatchesOracleGoldens) { expect_goldens(tiny(), "tiny_ids.jsonl"); 
 
 // Where JavaScript's \s differs from Oniguruma's: hand-split cases (oniguruma_cases.jsonl).
 TEST(Bpe, OnigurumaWhitespaceCases) {
-  auto cases = read_jsonl(src_path("tests/text/golden/oniguruma_cases.jsonl"));
-  auto ids = read_jsonl(src_path("tests/text/golden/oniguruma_ids.jsonl"));
+  auto cases = read_jsonl(source_path("tests/text/golden/oniguruma_cases.jsonl"));
+  auto ids = read_jsonl(source_path("tests/text/golden/oniguruma_ids.jsonl"));
   ASSERT_EQ(cases.size(), ids.size());
   for (size_t i = 0; i < cases.size(); ++i) {
     const Tokenizer& tok = cases[i]["tokenizer"] == "llama3" ? llama3() : tiny();
@@ -189,7 +189,7 @@ TEST(Bpe, Errors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/tokenizer.json"), std::string::npos);
   }
-  EXPECT_THROW(load_tokenizer(src_path("tests/text/golden/README.md")), Error);  // unknown extension
+  EXPECT_THROW(load_tokenizer(source_path("tests/text/golden/README.md")), Error);  // unknown extension
   auto j = nlohmann::json::parse(flags_json());
   j["normalizer"] = {{"type", "NFC"}};
   try {

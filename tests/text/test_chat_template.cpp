@@ -6,7 +6,7 @@
 #include "text_test_util.h"
 
 using namespace prospect;
-using prospect::test::src_path;
+using prospect::test::source_path;
 
 namespace {
 
@@ -38,8 +38,8 @@ std::vector<int32_t> render(const ChatTemplate& t, const nlohmann::json& conv) {
 
 void check_template(const std::string& name, const Tokenizer* tok) {
   ChatTemplate t = make_chat_template(name, *tok);
-  auto conv = nlohmann::json::parse(test::read_file(src_path("tests/text/golden/chat_conversation.json")));
-  auto golden = nlohmann::json::parse(test::read_file(src_path("tests/text/golden/chat_ids.json")));
+  auto conv = nlohmann::json::parse(test::read_text(source_path("tests/text/golden/chat_conversation.json")));
+  auto golden = nlohmann::json::parse(test::read_text(source_path("tests/text/golden/chat_ids.json")));
   std::vector<int32_t> ids = render(t, conv);
   EXPECT_EQ(ids, golden[name].get<std::vector<int32_t>>());
   // Every turn ends with exactly one special token: the end-of-turn id, once per turn.

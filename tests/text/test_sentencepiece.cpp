@@ -9,28 +9,18 @@
 #include "prospect/core/error.h"
 #include "prospect/text/chat_template.h"
 #include "prospect/text/tokenizer.h"
+#include "test_util.h"
 
 using namespace prospect;
 
 namespace {
 
-// The per-process folder of the trained models, removed when the test binary exits.
-struct TempDir {
-  std::filesystem::path path =
-      std::filesystem::path(PROSPECT_BINARY_DIR) / ("test_text_sp_" + std::to_string(getpid()));
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-TempDir g_dir;
 
 // Trains a tiny model into the build tree (once per name); returns the .model path.
 std::string train_model(const std::string& name, const std::string& extra) {
   {
     namespace fs = std::filesystem;
-    fs::path dir = g_dir.path;  // one folder per process: ctest runs the cases in parallel
-    fs::create_directories(dir);
+    fs::path dir = test::process_dir("test_text_sp");  // removed at exit; ctest runs the cases in parallel
     std::ofstream txt(dir / "train.txt");
     const char* lines[] = {
         "cut the onion into small pieces", "heat the pan with a little oil", "stir the sauce until it thickens",

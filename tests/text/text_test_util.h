@@ -1,15 +1,16 @@
-// Helpers shared by the text tests: fixture paths and JSON Lines.
+// The text tests' fixtures: the tokenizer files under tests/text/data and JSON Lines goldens.
 #pragma once
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "test_util.h"
+
 namespace prospect::test {
 
-inline std::string src_path(const std::string& rel) { return std::string(PROSPECT_SOURCE_DIR) + "/" + rel; }
-inline std::string llama3_path() { return src_path("tests/text/data/llama3/tokenizer.json"); }
-inline std::string tiny_path() { return src_path("tests/text/data/tiny/tokenizer.json"); }
+inline std::string llama3_path() { return source_path("tests/text/data/llama3/tokenizer.json"); }
+inline std::string tiny_path() { return source_path("tests/text/data/tiny/tokenizer.json"); }
 
 inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   std::ifstream f(path);
@@ -19,11 +20,6 @@ inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   while (std::getline(f, line))
     if (!line.empty()) out.push_back(nlohmann::json::parse(line));
   return out;
-}
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
 }  // namespace prospect::test

@@ -27,48 +27,27 @@
 #include "prospect/train/losses.h"
 #include "prospect/train/trainer.h"
 #include "test_util.h"
+#include "tiny_model.h"
+#include "tiny_store.h"
 
 namespace fs = std::filesystem;
 using namespace prospect;
 
 namespace {
 
-const std::string kBin = PROSPECT_BINARY_DIR;
-
-// A small synthetic dataset (16 videos, 16-d features), made once for the whole binary.
-const std::string& tiny_data() {
-  static std::string dir = [] {
-    std::string d = kBin + "/test_train_data";
-    if (!fs::exists(d + "/tokenizer.model")) {
-      // written aside and renamed: test processes running in parallel never see half a dataset
-      std::string tmp = d + ".tmp." + std::to_string(getpid());
-      fs::remove_all(tmp);
-      SynthOptions o;
-      o.out = tmp;
-      o.videos = 16;
-      o.dim = 16;
-      synth_dataset(o);
-      std::error_code ec;
-      fs::rename(tmp, d, ec);
-      if (ec) fs::remove_all(tmp);
-    }
-    return d;
-  }();
-  return dir;
-}
+// A small synthetic dataset (16 videos, 16-d features), made once for the build tree.
+std::string tiny_data() { return test::synth_data("test_train_data", 16, 16); }
 
 Config tiny_config() {
   Config c;
-  const std::string& d = tiny_data();
+  const std::string d = tiny_data();
   c.data.train = d + "/train.h5";
   c.data.val = d + "/val.h5";
   c.data.test = d + "/test.h5";
   c.data.tokenizer = d + "/tokenizer.model";
   c.data.max_seq_len = 256;
   c.data.neg_frame_sampling_rate = 0.5;
-  c.model.hidden_size = 32;
-  c.model.intermediate_size = 64;
-  c.model.num_hidden_layers = 2;
+  c.model = test::tiny_model_config();
   c.model.num_attention_heads = 2;
   c.model.num_key_value_heads = 1;
   c.optim.warmup_steps = 3;
@@ -82,11 +61,7 @@ Config tiny_config() {
   return c;
 }
 
-std::string fresh_dir(const std::string& name) {
-  std::string d = kBin + "/test_train_runs/" + name;
-  fs::remove_all(d);
-  return d;
-}
+std::string fresh_dir(const std::string& name) { return test::fresh_dir("train_" + name); }
 
 void expect_same_tensors(const std::string& a, const std::string& b) {
   TensorMap x = load_safetensors(a), y = load_safetensors(b);
@@ -99,16 +74,15 @@ void expect_same_tensors(const std::string& a, const std::string& b) {
 
 // Runs prospect_train with arguments; returns the exit code, output in *out.
 int run_train(const std::vector<std::string>& args, std::string* out = nullptr) {
-  std::string cmd = kBin + "/prospect_train";
+  std::string cmd = test::binary_path("prospect_train");
   for (auto& a : args) cmd += " '" + a + "'";
-  cmd += " 2>&1";
-  auto c = prospect::test::run_command(cmd);
+  auto c = test::run_program(cmd);
   if (out) *out = c.output;
   return c.code;
 }
 
 std::vector<std::string> tiny_args(const std::string& run_dir) {
-  const std::string& d = tiny_data();
+  const std::string d = tiny_data();
   return {"--run-dir", run_dir, "--data.train=" + d + "/train.h5", "--data.val=" + d + "/val.h5",
           "--data.tokenizer=" + d + "/tokenizer.model", "--data.max_seq_len=256", "--model.hidden_size=32",
           "--model.intermediate_size=64", "--model.num_hidden_layers=2", "--model.num_attention_heads=2",
@@ -122,6 +96,22 @@ std::vector<std::string> with(std::vector<std::string> args, const std::string& 
              args.end());
   args.push_back(kv);
   return args;
+}
+
+// Starts prospect_train in the background, its output discarded; returns its pid (-1 on failure).
+pid_t start_train(const std::vector<std::string>& args) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  std::vector<std::string> all = {test::binary_path("prospect_train")};
+  for (auto& a : args) all.push_back(a);
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int devnull = ::open("/dev/null", O_WRONLY);
+  dup2(devnull, 1);
+  dup2(devnull, 2);
+  execv(argv[0], argv.data());
+  _exit(127);
 }
 
 }  // namespace
@@ -191,22 +181,8 @@ TEST(Trainer, KillDuringCheckpointLeavesLatestLoadable) {
   args.push_back("--train.max_steps=400");
   // kill at several moments; after each, latest must load, and the next run resumes from it
   for (int delay_ms : {1500, 2300, 2900, 3700}) {
-    pid_t pid = fork();
+    pid_t pid = start_train(with(args, "--resume=auto"));
     ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      std::vector<std::string> all = {kBin + "/prospect_train"};
-      for (auto& a : args) all.push_back(a);
-      all.push_back("--resume");
-      all.push_back("auto");
-      std::vector<char*> argv;
-      for (auto& a : all) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      int devnull = ::open("/dev/null", O_WRONLY);
-      dup2(devnull, 1);
-      dup2(devnull, 2);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     kill(pid, SIGKILL);
     int st = 0;
@@ -331,20 +307,8 @@ TEST(Trainer, AccumulationEqualsOneBatchWithTheRealModel) {
 TEST(Trainer, SigtermCheckpointsAndExits3) {
   std::string run = fresh_dir("sigterm");
   auto args = with(tiny_args(run), "--train.max_steps=100000");
-  pid_t pid = fork();
+  pid_t pid = start_train(args);
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    std::vector<std::string> all = {kBin + "/prospect_train"};
-    for (auto& a : args) all.push_back(a);
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int devnull = ::open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
   // wait for the first steps to be logged, then signal
   for (int i = 0; i < 600 && !fs::exists(run + "/metrics.jsonl"); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

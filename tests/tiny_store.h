@@ -1,27 +1,20 @@
-// Helpers for the data tests: a well-formed clip, fabricated stores, running the real programs.
+// Tiny stores for tests: a well-formed clip with every role, stores fabricated from clip JSON (valid
+// or defective on purpose, rows of known values), and the synthetic dataset of prospect_data synth made
+// once per build tree.
 #pragma once
-#include <gtest/gtest.h>
-#include <sys/wait.h>
+#include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "prospect/data/store.h"
-#include "test_util.h"
+#include "prospect/data/synth.h"
 
-namespace prospect::testutil {
+namespace prospect::test {
 
 using json = nlohmann::json;
-
-inline std::string temp_dir(const std::string& name) {
-  std::string d = testing::TempDir() + "prospect_data_" + name;
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d;
-}
 
 // A valid clip of frames start..end (inclusive) at 2 fps with steps S1, S2 and every role.
 inline json good_clip(const std::string& vid = "v1", int64_t start = 0, int64_t end = 19) {
@@ -87,17 +80,25 @@ inline void write_store(const std::string& path, const std::vector<StoreClip>& c
   w.close();
 }
 
-struct RunResult {
-  int code = -1;
-  std::string output;
-};
-
-// Runs a shell command, stdout and stderr together.
-inline RunResult run(const std::string& cmd) {
-  auto c = prospect::test::run_command(cmd + " 2>&1");
-  return {c.code, c.output};
+// The synthetic dataset (data/synth.h) of `videos` videos with `dim`-d features in build/<name>, made
+// once: written aside and renamed, so test processes running in parallel never see half of one.
+inline std::string synth_data(const std::string& name, int videos, int dim, uint64_t seed = 1, bool tokenizer = true) {
+  namespace fs = std::filesystem;
+  std::string d = std::string(PROSPECT_BINARY_DIR) + "/" + name;
+  if (fs::exists(d)) return d;
+  std::string tmp = d + ".tmp." + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  SynthOptions o;
+  o.out = tmp;
+  o.videos = videos;
+  o.dim = dim;
+  o.seed = seed;
+  o.tokenizer = tokenizer;
+  synth_dataset(o);
+  std::error_code ec;
+  fs::rename(tmp, d, ec);
+  if (ec) fs::remove_all(tmp);  // another process was first
+  return d;
 }
 
-inline std::string prospect_data() { return std::string(PROSPECT_BINARY_DIR) + "/prospect_data"; }
-
-}  // namespace prospect::testutil
+}  // namespace prospect::test
