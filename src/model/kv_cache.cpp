@@ -1,5 +1,7 @@
 #include "prospect/model/kv_cache.h"
 
+#include <ATen/ops/zeros.h>
+
 #include "prospect/core/error.h"
 
 namespace prospect {

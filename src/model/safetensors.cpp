@@ -1,5 +1,6 @@
 #include "prospect/model/safetensors.h"
 
+#include <ATen/ATen.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>

@@ -1,5 +1,6 @@
 #include "prospect/train/adamw_kernel.h"
 
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
 #include <cmath>

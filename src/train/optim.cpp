@@ -1,5 +1,7 @@
 #include "prospect/train/optim.h"
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 #include <regex>
 #include <sstream>

@@ -1,9 +1,7 @@
 // SPEC §2.3: `-n 2` and `-n 1 --data.virtual_ranks=2` train on the same batches, so they end with the
 // same weights (up to the order of the floating-point sums: relative difference <= 1e-6, SPEC §9).
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-
-#include <filesystem>
 
 #include "prospect/model/safetensors.h"
 #include "test_util.h"

@@ -2,11 +2,11 @@
 // per layer for keys and one for values. Appending T tokens writes slots [length, length + T) in place
 // (no concatenation per step), so one new frame costs O(context) attention, not a re-run of the prefix.
 #pragma once
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <vector>
 
-#include "prospect/model/llama.h"
+#include "prospect/model/llama_config.h"
 
 namespace prospect {
 

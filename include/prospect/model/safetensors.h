@@ -3,7 +3,7 @@
 // Our own reader (mmap-backed, every offset checked against the file) and writer (temp file, fsync,
 // rename: a reader never sees a half-written file). Every error names the file and the tensor.
 #pragma once
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <map>
 #include <memory>

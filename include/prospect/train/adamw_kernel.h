@@ -6,7 +6,7 @@
 //   p = p + (-lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
 // fp32 contiguous CPU tensors take the fused loop; anything else (GPU, other dtypes) runs the op sequence.
 #pragma once
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 namespace prospect {
 

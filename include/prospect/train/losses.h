@@ -6,7 +6,7 @@
 // times larger. B is BCE-with-logits or focal loss. A term with no labelled position contributes 0,
 // and the graph always reaches every output (a zero multiple of each), so every gradient hook fires.
 #pragma once
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include "prospect/core/config.h"
 #include "prospect/seq/collate.h"

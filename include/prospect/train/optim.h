@@ -3,7 +3,7 @@
 // applied to 1-d parameters (norms, biases). Also the learning-rate schedule (linear warmup, then
 // cosine to min_lr), global-norm gradient clipping and freezing by name pattern.
 #pragma once
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <map>
 #include <string>
