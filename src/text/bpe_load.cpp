@@ -1,6 +1,7 @@
 // Reading a tokenizer.json into a BpeTokenizer (bpe.h): the model, added tokens, pre-tokenizer steps,
 // BOS and EOS; load_bpe_tokenizer and bpe_tokenizer_from_json of tokenizer.h.
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "bpe.h"
 #include "prospect/core/error.h"

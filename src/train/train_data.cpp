@@ -1,7 +1,7 @@
 // The training data (train_data.h): splits, batches, and the micro-batches of each step.
 #include "train_data.h"
 
-#include <ATen/ATen.h>
+#include <ATen/ops/empty.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
