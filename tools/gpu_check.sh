@@ -283,7 +283,7 @@ case "$1" in
   --prepare) [ $# -le 2 ] || usage; prepare "$(if [ $# -eq 2 ]; then abs "$2"; else echo "$repo/gpu-deps"; fi)" ;;
   --deps) [ $# -eq 3 ] || usage; [ -f "$(abs "$2")/MANIFEST" ] || die "$2 is no folder made by --prepare"
           run_check "$(abs "$3")" "$(abs "$2")" ;;
-  -h|--help) usage ;;
+  -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
   -*) usage ;;
   *) [ $# -eq 1 ] || usage
      deps=""; [ -f gpu-deps/MANIFEST ] && deps=$repo/gpu-deps
