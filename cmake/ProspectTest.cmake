@@ -14,7 +14,8 @@ function(prospect_gtest name)
   target_link_libraries(${name} PRIVATE prospect GTest::gtest GTest::gtest_main GTest::gmock)
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
-    PROSPECT_SOURCE_DIR="${CMAKE_SOURCE_DIR}" PROSPECT_BINARY_DIR="${CMAKE_BINARY_DIR}")
+    PROSPECT_SOURCE_DIR="${CMAKE_SOURCE_DIR}" PROSPECT_BINARY_DIR="${CMAKE_BINARY_DIR}"
+    PROSPECT_PYTHON="${PROSPECT_PYTHON}")
   set(props LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
   if(T_FIXTURES_REQUIRED)
     list(APPEND props FIXTURES_REQUIRED "${T_FIXTURES_REQUIRED}")

@@ -1,6 +1,18 @@
 #!/usr/bin/env bash
 # Installs every Debian package the build, the tests and the demo need. Idempotent: safe to re-run.
+#   --torch pip   also the virtual environment of the LibTorch 2.x build and of the Python test oracles
+#                 (tools/torch_venv.sh: pinned torch wheel, outside the clone); prints its path last.
 set -euo pipefail
+torch=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --torch) [ $# -ge 2 ] || { echo "install_deps: --torch needs a value (pip)" >&2; exit 2; }
+             torch=$2; shift 2 ;;
+    --torch=*) torch=${1#--torch=}; shift ;;
+    *) echo "install_deps: unknown option '$1' (expected --torch pip)" >&2; exit 2 ;;
+  esac
+done
+case "$torch" in ""|pip) ;; *) echo "install_deps: --torch: expected pip, found '$torch'" >&2; exit 2 ;; esac
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
@@ -15,7 +27,7 @@ pkgs=(
   nlohmann-json3-dev
   libsentencepiece-dev sentencepiece
   libonig-dev
-  python3-torch python3-h5py python3-numpy python3-matplotlib
+  python3-torch python3-h5py python3-numpy python3-matplotlib python3-venv
   slurm-wlm munge
 )
 missing=()
@@ -23,9 +35,12 @@ for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  $SUDO apt-get update -q >&2
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
 # Debian's LibTorch takes the BLAS from the alternatives system: make sure OpenBLAS (OpenMP) wins
 # over the reference BLAS, which is about ten times slower.
-echo "deps: ok (${#missing[@]} installed now)"
+echo "deps: ok (${#missing[@]} installed now)" >&2
+if [ "$torch" = pip ]; then
+  bash "$(dirname "$0")/torch_venv.sh"
+fi

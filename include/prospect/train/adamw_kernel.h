@@ -4,7 +4,8 @@
 // bitwise equal to that op sequence:
 //   p *= 1 - lr * wd;  m = fma(g, 1 - b1, m * b1);  v = fma((1 - b2) * g, g, v * b2);
 //   p = p + (-lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
-// fp32 contiguous CPU tensors take the fused loop; anything else (GPU, other dtypes) runs the op sequence.
+// fp32 contiguous CPU tensors take the fused loop; anything else (GPU, other dtypes) runs the op sequence,
+// and so does everything with LibTorch 2.x (its float sqrt rounds differently: adamw_kernel.cpp).
 #pragma once
 #include <ATen/core/Tensor.h>
 

@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# The GPU check: one command for a machine with NVIDIA GPUs, a CUDA torch in python3, and no network.
+#
+#   tools/gpu_check.sh --prepare DIR           on a connected Debian 12 machine: gathers into DIR what
+#                                              the build needs beyond that torch (docs/cluster.md)
+#   tools/gpu_check.sh [--deps DIR] OUTDIR     on the GPU machine: builds against python3's torch, runs
+#                                              the `gpu` tests, times a bf16 training step (MFU)
+#
+# DIR (default gpu-deps/ in the checkout; git ignores it) holds the Debian packages (.deb, as
+# downloaded) of the headers and libraries the build uses: Open MPI, HDF5, spdlog, fmt,
+# Boost.Program_options, nlohmann-json, oniguruma, SentencePiece, GoogleTest, Google Benchmark, and
+# the shared libraries they need that are not part of every glibc system, plus pkgconf and ninja. It
+# stays under 40 MB; copy it along with the checkout. The run unpacks it under OUTDIR/sysroot and
+# builds from there; without --deps and without gpu-deps/ it builds from the system's packages.
+# It needs on the GPU machine: bash, a C++17 g++, CMake >= 3.25, python3 with a CUDA torch >= 2.7
+# (its LibTorch), and nvcc of the same CUDA major (Torch's CMake config enables CUDA) unless torch's
+# own nvcc wheel is installed beside it.
+#
+# Each step writes its result into OUTDIR/gpu_check.json (ok, failed, skipped or none, with seconds
+# and a message); steps that need a CUDA device are skipped, saying so, where there is none. Ends with
+# a table. Exit 0 when no step failed; a skipped step or a missing test is never reported as passed.
+set -uo pipefail
+here=$PWD    # paths on the command line are relative to where it was started
+cd "$(dirname "$0")/.."
+repo=$PWD
+abs() { case "$1" in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }
+max_mb=40
+hard_mb=60
+
+die() { echo "gpu_check: error: $*" >&2; exit 1; }
+usage() { sed -n '2,8p' "$0" >&2; exit 2; }
+
+# ---------------------------------------------------------------------------------------------------
+# --prepare: the Debian packages, by name (the -dev packages of tools/install_deps.sh the build uses)
+# and by need (the owners of every shared library those libraries and Open MPI's plugins load).
+dev_pkgs=(libopenmpi-dev libhdf5-dev libspdlog-dev libfmt-dev libboost-program-options-dev
+  libboost-program-options1.74-dev libboost1.74-dev nlohmann-json3-dev libonig-dev
+  libsentencepiece-dev libgtest-dev libgmock-dev libbenchmark-dev)
+tool_pkgs=(openmpi-bin openmpi-common ninja-build pkgconf pkgconf-bin libpkgconf3)
+# Every glibc system with a C++ compiler has these: never shipped.
+base_pkgs=" libc6 libstdc++6 libgcc-s1 zlib1g libgomp1 libatomic1 "
+
+prepare() {
+  local dir=$1
+  command -v apt-get >/dev/null && command -v dpkg-query >/dev/null || die "--prepare runs on Debian 12 (apt)"
+  bash tools/install_deps.sh >&2 || die "tools/install_deps.sh failed"
+  mkdir -p "$dir/debs"
+  dir=$(realpath "$dir")
+  local libs=() f
+  for p in "${dev_pkgs[@]}" "${tool_pkgs[@]}"; do
+    while IFS= read -r f; do
+      case "$f" in *.so|*.so.[0-9]*|*/bin/*) [ -f "$f" ] && libs+=("$f") ;; esac
+    done < <(dpkg -L "$p")
+  done
+  # The owners of those files (a -dev package's libX.so points into the runtime package) and of
+  # everything they load (ldd follows the whole closure).
+  local needed
+  needed=$(for f in "${libs[@]}"; do echo "$f"; ldd "$f" 2>/dev/null | awk '/=> \//{print $3}'; done | sort -u |
+    while read -r f; do dpkg -S "$(realpath "$f")" 2>/dev/null || dpkg -S "$f" 2>/dev/null; done |
+    cut -d: -f1 | sort -u)
+  local pkgs=() p
+  for p in "${dev_pkgs[@]}" "${tool_pkgs[@]}" $needed; do
+    case "$base_pkgs" in *" $p "*) continue ;; esac
+    case " ${pkgs[*]} " in *" $p "*) continue ;; esac
+    pkgs+=("$p")
+  done
+  rm -f "$dir"/debs/*.deb
+  # The archive's current Debian 12 version of each (the installed one may be gone from it).
+  (cd "$dir/debs" && apt-get download -q "${pkgs[@]}" >&2 2>/dev/null) ||
+    (cd "$dir/debs" && apt-get update -q >&2 && apt-get download -q "${pkgs[@]}" >&2) ||
+    die "apt-get download failed"
+  {
+    echo "# Debian packages for tools/gpu_check.sh (made by --prepare on $(date -u +%F), $(. /etc/os-release; echo "$PRETTY_NAME"))"
+    (cd "$dir/debs" && sha256sum -- *.deb)
+  } > "$dir/MANIFEST"
+  local kb mb
+  kb=$(du -sk "$dir" | cut -f1); mb=$(( (kb + 1023) / 1024 ))
+  echo "gpu_check: $dir: ${#pkgs[@]} packages, $mb MB" >&2
+  [ "$mb" -le "$hard_mb" ] || die "$dir is $mb MB, over the $hard_mb MB limit"
+  [ "$mb" -le "$max_mb" ] || echo "gpu_check: warning: $dir is $mb MB, over the $max_mb MB target" >&2
+}
+
+# ---------------------------------------------------------------------------------------------------
+# The run: steps recorded as JSON lines, then one JSON file and a table.
+steps_file=""
+record() {  # record NAME STATUS SECONDS MESSAGE
+  python3 - "$steps_file" "$@" <<'EOF'
+import json, sys
+path, name, status, seconds, message = sys.argv[1:6]
+with open(path, "a") as f:
+    f.write(json.dumps({"step": name, "status": status, "seconds": float(seconds), "message": message}) + "\n")
+EOF
+  printf 'gpu_check: %-12s %-7s %s\n' "$1" "$2" "$4" >&2
+}
+
+# unpack DIR/debs into SYSROOT; the libraries this machine lacks get a folder for LD_LIBRARY_PATH.
+unpack_deps() {
+  local deps=$1 sysroot=$2 d
+  rm -rf "$sysroot"; mkdir -p "$sysroot/gap-libs"
+  for d in "$deps"/debs/*.deb; do
+    if command -v dpkg-deb >/dev/null; then dpkg-deb -x "$d" "$sysroot" || return 1
+    else ar p "$d" data.tar.xz | tar -xJ -C "$sysroot" || return 1   # no dpkg: Debian 12's layout
+    fi
+  done
+  # A library the node has (by SONAME) is taken from the node; the others from the sysroot.
+  local have f so
+  have=$(ldconfig -p 2>/dev/null | awk '{print $1}')
+  for f in "$sysroot"/usr/lib/x86_64-linux-gnu/*.so* "$sysroot"/usr/lib/x86_64-linux-gnu/openmpi/lib/*.so* \
+           "$sysroot"/lib/x86_64-linux-gnu/*.so*; do
+    [ -f "$f" ] || continue
+    so=$(readelf -d "$f" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+    [ -n "$so" ] && [ ! -e "$sysroot/gap-libs/$so" ] || continue
+    grep -qxF "$so" <<<"$have" || ln -s "$f" "$sysroot/gap-libs/$so"
+  done
+}
+
+run_check() {
+  local out=$1 deps=$2
+  mkdir -p "$out" || die "cannot make $out"
+  out=$(realpath "$out")
+  steps_file=$out/steps.jsonl; : > "$steps_file"
+  local log=$out/logs; mkdir -p "$log"
+  local t0 msg
+
+  # 1. python3's torch and the devices it sees.
+  t0=$SECONDS
+  local info
+  if ! info=$(python3 - <<'EOF' 2>"$log/torch.err"
+import json, os, torch
+d = {"torch": torch.__version__, "cuda": torch.version.cuda, "dir": os.path.dirname(torch.__file__),
+     "abi": int(torch._C._GLIBCXX_USE_CXX11_ABI), "devices": []}
+if torch.cuda.is_available():
+    for i in range(torch.cuda.device_count()):
+        p = torch.cuda.get_device_properties(i)
+        d["devices"].append({"name": p.name, "memory_gb": round(p.total_memory / 2**30, 1),
+                             "capability": f"{p.major}.{p.minor}"})
+print(json.dumps(d))
+EOF
+  ); then
+    record torch failed $((SECONDS - t0)) "python3 cannot import torch (logs/torch.err)"
+    finish "$out"; return
+  fi
+  echo "$info" > "$out/torch.json"
+  local torch_dir torch_version torch_cuda ndev gpu_name
+  torch_dir=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["dir"])' <<<"$info")
+  torch_version=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["torch"])' <<<"$info")
+  torch_cuda=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["cuda"])' <<<"$info")
+  ndev=$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)["devices"]))' <<<"$info")
+  gpu_name=$(python3 -c 'import json,sys; d=json.load(sys.stdin)["devices"]; print(d[0]["name"] if d else "")' <<<"$info")
+  if [ "$torch_cuda" = None ]; then
+    record torch failed $((SECONDS - t0)) "torch $torch_version is a CPU build: the check needs a CUDA torch"
+    finish "$out"; return
+  fi
+  if [ "$ndev" -gt 0 ]; then msg="torch $torch_version (CUDA $torch_cuda), $ndev GPU(s): $gpu_name"
+  else msg="torch $torch_version (CUDA $torch_cuda), no CUDA device: device steps are skipped"; fi
+  record torch ok $((SECONDS - t0)) "$msg"
+
+  # 2. the Debian packages from --prepare (else the system's).
+  t0=$SECONDS
+  local cmake_args=() sysroot=""
+  if [ -n "$deps" ]; then
+    sysroot=$out/sysroot
+    if unpack_deps "$deps" "$sysroot" > "$log/deps.log" 2>&1; then
+      record deps ok $((SECONDS - t0)) "unpacked $(ls "$deps"/debs/*.deb | wc -l) packages from $deps"
+    else
+      record deps failed $((SECONDS - t0)) "cannot unpack $deps (logs/deps.log)"; finish "$out"; return
+    fi
+    local L=$sysroot/usr/lib/x86_64-linux-gnu
+    export PATH=$PATH:$sysroot/usr/bin    # the node's own tools first (cmake, ninja), then Debian's
+    export LD_LIBRARY_PATH=$sysroot/gap-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    export OPAL_PREFIX=$sysroot/usr    # Open MPI's relocation: its tools and plugins under the sysroot
+    export PKG_CONFIG_SYSROOT_DIR=$sysroot PKG_CONFIG_LIBDIR=$L/pkgconfig:$sysroot/usr/share/pkgconfig
+    # Unpacked packages have no alternatives links (mpicc, libmpi.so): name the files themselves.
+    cmake_args+=(-DCMAKE_PREFIX_PATH="$torch_dir;$sysroot/usr"
+      -DPKG_CONFIG_EXECUTABLE="$sysroot/usr/bin/pkgconf"
+      -DMPI_SKIP_COMPILER_WRAPPER=ON -DMPI_C_HEADER_DIR="$L/openmpi/include" -DMPI_C_LIB_NAMES=mpi
+      -DMPI_mpi_LIBRARY="$L/openmpi/lib/libmpi.so" -DMPIEXEC_EXECUTABLE="$sysroot/usr/bin/mpiexec.openmpi"
+      -DHDF5_C_COMPILER_EXECUTABLE=/bin/false -DHDF5_C_INCLUDE_DIR="$sysroot/usr/include/hdf5/serial"
+      -DHDF5_C_LIBRARY_hdf5="$L/hdf5/serial/libhdf5.so")
+  else
+    record deps ok 0 "no --deps and no gpu-deps/: the system's packages"
+    cmake_args+=(-DCMAKE_PREFIX_PATH="$torch_dir")
+  fi
+
+  # 3. build against python3's torch.
+  t0=$SECONDS
+  local build=$out/build
+  if cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPROSPECT_PYTHON="$(command -v python3)" \
+       "${cmake_args[@]}" > "$log/configure.log" 2>&1 &&
+     cmake --build "$build" -j"$(nproc)" > "$log/build.log" 2>&1; then
+    record build ok $((SECONDS - t0)) "$(grep -m1 'prospect: LibTorch' "$log/configure.log" | sed 's/^-- prospect: //')"
+  else
+    record build failed $((SECONDS - t0)) "configure or build failed (logs/configure.log, logs/build.log)"
+    finish "$out"; return
+  fi
+
+  # 4. on the CPU: the programs load the unpacked libraries and Open MPI starts two ranks.
+  t0=$SECONDS
+  if (cd "$build" && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
+        ctest -R '^(Config|Rng)[.]|^test_mpi_comm_np2$' --output-on-failure) > "$log/cpu-smoke.log" 2>&1; then
+    record cpu-smoke ok $((SECONDS - t0)) "$(grep -m1 'tests passed' "$log/cpu-smoke.log")"
+  else
+    record cpu-smoke failed $((SECONDS - t0)) "config, rng or 2-rank MPI tests failed (logs/cpu-smoke.log)"
+  fi
+
+  # 5. the tests labelled gpu (registered only where configure found a device).
+  t0=$SECONDS
+  local ngpu
+  ngpu=$(cd "$build" && ctest -N -L gpu 2>/dev/null | sed -n 's/^Total Tests: //p')
+  if [ "${ngpu:-0}" -eq 0 ]; then
+    if [ "$ndev" -gt 0 ]; then
+      record gpu-tests none $((SECONDS - t0)) "no test carries the gpu label yet: nothing was checked on the GPU"
+    else
+      record gpu-tests skipped $((SECONDS - t0)) "no CUDA device: the gpu tests are not registered"
+    fi
+  elif (cd "$build" && ctest -L gpu --output-on-failure) > "$log/gpu-tests.log" 2>&1; then
+    record gpu-tests ok $((SECONDS - t0)) "$ngpu gpu tests passed"
+  else
+    record gpu-tests failed $((SECONDS - t0)) "$(grep -m1 'tests passed' "$log/gpu-tests.log") (logs/gpu-tests.log)"
+  fi
+
+  # 6. the GPU's dense bf16 peak, measured: an 8192^3 matmul through python3's torch.
+  t0=$SECONDS
+  if [ "$ndev" -eq 0 ]; then
+    record peak skipped 0 "no CUDA device"
+  elif python3 - > "$out/peak.json" 2> "$log/peak.err" <<'EOF'
+import json, torch
+n, reps = 8192, 20
+a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+for _ in range(3):
+    a @ b
+torch.cuda.synchronize()
+start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+start.record()
+for _ in range(reps):
+    a @ b
+end.record()
+torch.cuda.synchronize()
+s = start.elapsed_time(end) / 1e3 / reps
+print(json.dumps({"n": n, "seconds": s, "tflops": 2 * n**3 / s / 1e12, "device": torch.cuda.get_device_name()}))
+EOF
+  then
+    record peak ok $((SECONDS - t0)) "$(python3 -c 'import json,sys; print("%.0f TFLOP/s bf16 (8192^3 matmul)" % json.load(sys.stdin)["tflops"])' < "$out/peak.json")"
+  else
+    record peak failed $((SECONDS - t0)) "matmul failed (logs/peak.err)"
+  fi
+
+  # 7. HOOK: the bf16 training step of the 1B-shaped model, tokens/s and MFU (= model FLOPs per second
+  # over the peak above). It runs once bench_train_step takes a device (--device cuda --dtype bf16);
+  # until then the step says so.
+  t0=$SECONDS
+  local bench=$build/bench/bench_train_step
+  if [ "$ndev" -eq 0 ]; then
+    record train-step skipped 0 "no CUDA device"
+  elif [ ! -x "$bench" ] || ! "$bench" --help 2>&1 | grep -q -- '--device'; then
+    record train-step skipped 0 "bench_train_step has no --device option yet: no bf16 step timed on the GPU"
+  elif "$bench" --device cuda --dtype bf16 --quick --no-python --out "$out/train_step.json" > "$log/train-step.log" 2>&1; then
+    record train-step ok $((SECONDS - t0)) "see train_step.json"
+  else
+    record train-step failed $((SECONDS - t0)) "bench_train_step failed (logs/train-step.log)"
+  fi
+  finish "$out"
+}
+
+finish() {
+  local out=$1
+  python3 - "$out" <<'EOF'
+import json, os, sys
+out = sys.argv[1]
+steps = [json.loads(l) for l in open(os.path.join(out, "steps.jsonl"))]
+torch_info = {}
+if os.path.exists(os.path.join(out, "torch.json")):
+    torch_info = json.load(open(os.path.join(out, "torch.json")))
+complete = all(s["status"] == "ok" for s in steps)
+json.dump({"check": "gpu_check", "complete": complete, "torch": torch_info, "steps": steps},
+          open(os.path.join(out, "gpu_check.json"), "w"), indent=2)
+print()
+print(f"{'step':<12} {'status':<8} {'s':>6}  message")
+for s in steps:
+    print(f"{s['step']:<12} {s['status']:<8} {s['seconds']:>6.0f}  {s['message']}")
+print(f"\n{os.path.join(out, 'gpu_check.json')}: " +
+      ("complete" if complete else "NOT a complete GPU check (a step was skipped, failed or found no test)"))
+EOF
+  grep -q '"status": "failed"' "$out/steps.jsonl" && exit 1
+  exit 0
+}
+
+# ---------------------------------------------------------------------------------------------------
+[ $# -ge 1 ] || usage
+case "$1" in
+  --prepare) [ $# -le 2 ] || usage; prepare "$(if [ $# -eq 2 ]; then abs "$2"; else echo "$repo/gpu-deps"; fi)" ;;
+  --deps) [ $# -eq 3 ] || usage; [ -f "$(abs "$2")/MANIFEST" ] || die "$2 is no folder made by --prepare"
+          run_check "$(abs "$3")" "$(abs "$2")" ;;
+  -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+  -*) usage ;;
+  *) [ $# -eq 1 ] || usage
+     deps=""; [ -f gpu-deps/MANIFEST ] && deps=$repo/gpu-deps
+     run_check "$(abs "$1")" "$deps" ;;
+esac
