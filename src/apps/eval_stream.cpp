@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "prospect/core/blas.h"
 #include "prospect/core/config.h"
 #include "prospect/core/error.h"
 #include "prospect/core/log.h"
@@ -37,6 +38,7 @@ int eval_stream(int argc, const char* const* argv) {
     std::string usage = std::string("usage: ") + argv[0] +
                         " --config F --checkpoint DIR [--split test] --out DIR [--section.key=value ...]";
     if (!parse_args(argc, argv, usage, opts, &cfg, &vm)) return kExitOk;
+    require_controlled_blas();
     if (checkpoint.empty()) usage_fail("--checkpoint is required");
     if (out.empty()) usage_fail("--out is required");
     if (split != "train" && split != "val" && split != "test")

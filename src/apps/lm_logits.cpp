@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "prospect/core/blas.h"
 #include "prospect/core/error.h"
 #include "prospect/model/llama.h"
 #include "subcommands.h"
@@ -58,6 +59,7 @@ int lm_logits(int argc, const char* const* argv) {
     if (model_dir.empty()) usage_fail("--model is required");
     if (ids_text.empty()) usage_fail("--ids is required");
     std::vector<int64_t> ids = parse_ids(ids_text);
+    require_controlled_blas();
     if (vm["threads"].as<int>() > 0) at::set_num_threads(vm["threads"].as<int>());
     LlamaForCausalLM m = load_llama(model_dir);
     for (int64_t id : ids)

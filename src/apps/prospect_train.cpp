@@ -1,4 +1,5 @@
 // prospect_train: trains the DST model (mpirun -n N prospect_train --config F --run-dir D [--resume auto]).
+#include "prospect/core/blas.h"
 #include "prospect/core/config.h"
 #include "prospect/core/error.h"
 #include "prospect/dist/signals.h"
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
     if (!prospect::parse_args(argc, argv, "usage: prospect_train --config F --run-dir D [--resume auto] [--section.key=value ...]",
                               opts, &cfg, &vm))
       return 0;
+    prospect::require_controlled_blas();
     prospect::TrainArgs args;
     args.run_dir = vm["run-dir"].as<std::string>();
     args.resume = vm["resume"].as<std::string>();
