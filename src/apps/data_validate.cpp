@@ -24,6 +24,7 @@ int data_validate(int argc, const char* const* argv) {
     if (!parse_data_args(argc, argv, usage, opts, "store", vm)) return 0;
     ValidateOptions vo;
     vo.check_values = !no_values;
+    vo.isolate = true;  // a damaged file may crash libhdf5: that must be a report, not a crash
     if (!config.empty()) {
       Config cfg;
       load_ini_file(config, cfg);

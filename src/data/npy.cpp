@@ -5,7 +5,7 @@
 #include <regex>
 
 #include "prospect/core/error.h"
-#include "prospect/data/store.h"
+#include "prospect/data/half.h"
 
 namespace prospect {
 

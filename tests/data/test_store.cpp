@@ -93,7 +93,7 @@ TEST(Store, ClipJsonKeepsUnknownFieldsAndAttributesAreSet) {
   EXPECT_EQ(j["quality"], 5);
   h5::File f = h5::open_read(path);
   EXPECT_EQ(h5::attr_string(f, "format"), "prospect-store");
-  EXPECT_EQ(h5::attr_int(f, "version"), 1);
+  EXPECT_EQ(h5::attr_int(f, "version"), 2);
   EXPECT_EQ(h5::attr_int(f, "embedding_dim"), 8);
   EXPECT_EQ(h5::attr_string(f, "feature_model"), "test-features");
 }
@@ -147,6 +147,131 @@ TEST(Store, OpenErrorsAreTypedAndNameThePath) {
   }
   e = error_of(dir + "/plain.h5");
   EXPECT_NE(e.find("not a prospect store"), std::string::npos) << e;
+}
+
+// SPEC §2.2 version 2: texts as checksummed bytes with offsets, no variable-length data anywhere, and
+// HDF5's checksummed file format.
+TEST(Store, Version2LayoutIsChecksummedBytes) {
+  std::string path = temp_dir("v2layout") + "/s.h5";
+  std::vector<json> clips = {good_clip("va", 0, 19), good_clip("vb", 0, 29), good_clip("va", 20, 39)};
+  write_store(path, {sc(clips[0]), sc(clips[1]), sc(clips[2])});
+  h5::File f = h5::open_read(path);
+  EXPECT_EQ(h5::attr_int(f, "version"), 2);
+  for (const char* name : {"format", "feature_model"}) {
+    h5::Attribute a(H5Aopen(f.id(), name, H5P_DEFAULT));
+    h5::Type t(H5Aget_type(a.id()));
+    EXPECT_EQ(H5Tget_class(t.id()), H5T_STRING) << name;
+    EXPECT_EQ(H5Tis_variable_str(t.id()), 0) << name << " must be a fixed-length string";
+  }
+  for (const char* name : {"clip_offsets", "clip_video", "clip_json", "clip_json_offsets", "video_uid_text",
+                           "video_uid_offsets"}) {
+    h5::Dataset d = h5::open_dataset(f, name);
+    h5::Plist dcpl(H5Dget_create_plist(d.id()));
+    ASSERT_EQ(H5Pget_nfilters(dcpl.id()), 1) << name;
+    unsigned flags = 0;
+    size_t n = 0;
+    EXPECT_EQ(H5Pget_filter2(dcpl.id(), 0, &flags, &n, nullptr, 0, nullptr, nullptr), H5Z_FILTER_FLETCHER32) << name;
+    h5::Type t = h5::file_type(d);
+    EXPECT_EQ(H5Tget_class(t.id()), H5T_INTEGER) << name;
+  }
+  EXPECT_FALSE(h5::exists(f, "clips"));
+  EXPECT_FALSE(h5::exists(f, "video_uids"));
+  std::string all = clips[0].dump() + clips[1].dump() + clips[2].dump();
+  EXPECT_EQ(h5::read_bytes(f, "clip_json"), all);
+  int64_t a = clips[0].dump().size(), b = clips[1].dump().size();
+  EXPECT_EQ(h5::read_int64(f, "clip_json_offsets"), (std::vector<int64_t>{0, a, a + b, static_cast<int64_t>(all.size())}));
+  EXPECT_EQ(h5::read_bytes(f, "video_uid_text"), "vavb");
+  EXPECT_EQ(h5::read_int64(f, "video_uid_offsets"), (std::vector<int64_t>{0, 2, 4}));
+  EXPECT_EQ(h5::read_int64(f, "clip_video"), (std::vector<int64_t>{0, 1, 0}));
+  H5F_info2_t info;
+  ASSERT_GE(H5Fget_info2(f.id(), &info), 0);
+  EXPECT_GE(info.super.version, 2u) << "the superblock carries no checksum";
+}
+
+// Stores written before version 2 are still read.
+TEST(Store, ReadsVersion1) {
+  std::string path = temp_dir("v1") + "/s.h5";
+  std::vector<json> clips = {good_clip("va", 0, 19), good_clip("vb", 40, 99), good_clip("va", 20, 39)};
+  write_store_v1(path, {sc(clips[0]), sc(clips[1]), sc(clips[2])});
+  Store s(path);
+  EXPECT_EQ(s.info().version, 1);
+  EXPECT_EQ(s.num_clips(), 3);
+  EXPECT_EQ(s.info().feature_model, "old-features");
+  EXPECT_EQ(s.video_uids(), (std::vector<std::string>{"va", "vb"}));
+  EXPECT_EQ(s.clip_video_uid(2), "va");
+  EXPECT_EQ(s.clip_offsets(), (std::vector<int64_t>{0, 20, 80, 100}));
+  for (int64_t c = 0; c < 3; ++c) {
+    EXPECT_EQ(s.clip_json(c), clips[c].dump());
+    int64_t first = clips[c]["start_frame_idx"].get<int64_t>();
+    EXPECT_EQ(s.read_clip(c), rows_for(c, first, s.clip_rows(c), 8)) << c;
+  }
+}
+
+// A damaged byte of a clip's text is a checksum error naming the file, not a different clip.
+TEST(Store, DamagedClipTextIsAChecksumError) {
+  std::string dir = temp_dir("damaged_text");
+  write_store(dir + "/s.h5", {sc(good_clip()), sc(good_clip("v2", 0, 29))});
+  std::string bytes = read_file_bytes(dir + "/s.h5");
+  size_t at = bytes.find("Wait for the kettle");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = 'w';  // still valid JSON: only the checksum can tell
+  write_file_bytes(dir + "/s.h5", bytes);
+  std::string e = error_of(dir + "/s.h5");
+  EXPECT_NE(e.find(dir + "/s.h5"), std::string::npos) << e;
+  EXPECT_NE(e.find("clip_json"), std::string::npos) << e;
+  EXPECT_NE(e.find("checksum"), std::string::npos) << e;
+}
+
+// A dataspace claiming more elements than the file could hold is an error before any allocation
+// (here 2^40 int64: 8 TiB).
+TEST(Store, DataspaceLargerThanTheFileIsAnError) {
+  std::string path = temp_dir("huge") + "/s.h5";
+  write_store(path, {sc(good_clip())});
+  {
+    h5::File f(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), path);
+    ASSERT_GE(f.id(), 0);
+    ASSERT_GE(H5Ldelete(f.id(), "clip_video", H5P_DEFAULT), 0);
+    hsize_t n = hsize_t{1} << 40, chunk = 1024;
+    h5::Space s(H5Screate_simple(1, &n, nullptr));
+    h5::Plist dcpl(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_chunk(dcpl.id(), 1, &chunk);
+    h5::Dataset d(H5Dcreate2(f.id(), "clip_video", H5T_STD_I64LE, s.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT), "x");
+    ASSERT_GE(d.id(), 0);
+  }
+  std::string e = error_of(path);
+  EXPECT_NE(e.find("clip_video: 1099511627776 elements of 8 bytes do not fit a file of"), std::string::npos) << e;
+}
+
+// An attribute with many values where one is expected is an error; HDF5 would write them all into
+// the reader's one-value buffer.
+TEST(Store, AttributeWithManyValuesIsAnError) {
+  std::string path = temp_dir("attr_many") + "/s.h5";
+  write_store(path, {sc(good_clip())});
+  {
+    h5::File f(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), path);
+    ASSERT_GE(f.id(), 0);
+    ASSERT_GE(H5Adelete(f.id(), "version"), 0);
+    hsize_t n = 1000;
+    std::vector<int64_t> v(n, 2);
+    h5::Space s(H5Screate_simple(1, &n, nullptr));
+    h5::Attribute a(H5Acreate2(f.id(), "version", H5T_STD_I64LE, s.id(), H5P_DEFAULT, H5P_DEFAULT));
+    ASSERT_GE(H5Awrite(a.id(), H5T_NATIVE_INT64, v.data()), 0);
+  }
+  std::string e = error_of(path);
+  EXPECT_NE(e.find("attribute version: expected one value, found 1000"), std::string::npos) << e;
+}
+
+// The JSON of a clip that does not parse is named with its video (the store's index knows it).
+TEST(Store, UnparsableClipNamesItsVideo) {
+  std::string path = temp_dir("badjson_store") + "/s.h5";
+  write_store(path, {sc(good_clip()), StoreClip{"{\"video_uid\": ", "vx", 5}});
+  Store s(path);
+  try {
+    s.clip(1);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("clip 1 (video vx)"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Npy, ReadsFloat16_32_64AndTokenAxis) {
