@@ -274,13 +274,96 @@ TEST(Store, UnparsableClipNamesItsVideo) {
   }
 }
 
+// .npy files written byte by byte: format 1.0 or 2.0, the header dictionary, little-endian data.
+namespace {
+std::string npy_bytes(int major, const std::string& descr, const std::string& shape, const std::string& data,
+                      const std::string& fortran = "False") {
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";
+  const size_t len_bytes = major == 1 ? 2 : 4;
+  while ((8 + len_bytes + header.size() + 1) % 64) header += ' ';
+  header += '\n';
+  std::string s = "\x93NUMPY";
+  s += static_cast<char>(major);
+  s += '\0';
+  for (size_t i = 0; i < len_bytes; ++i) s += static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  return s + header + data;
+}
+std::string le(std::initializer_list<unsigned> bytes) {
+  std::string s;
+  for (unsigned b : bytes) s += static_cast<char>(b);
+  return s;
+}
+}  // namespace
+
 TEST(Npy, ReadsFloat16_32_64AndTokenAxis) {
   std::string dir = temp_dir("npy");
-  std::vector<float> v = {1, 2, 3, 4, 5, 6};
-  write_npy(dir + "/a.npy", {3, 1, 2}, v.data());
-  NpyArray a = read_npy(dir + "/a.npy");
+  // float16: 1, -2, 0.5, 65504 (largest), 2^-24 (smallest subnormal), -0
+  write_file_bytes(dir + "/f2.npy", npy_bytes(1, "<f2", "(3, 2)",
+                                              le({0x00, 0x3c, 0x00, 0xc0, 0x00, 0x38, 0xff, 0x7b, 0x01, 0x00, 0x00, 0x80})));
+  NpyArray a = read_npy(dir + "/f2.npy");
+  EXPECT_EQ(a.shape, (std::vector<int64_t>{3, 2}));
+  ASSERT_EQ(a.data.size(), 6u);
+  EXPECT_EQ(a.data[0], 1.0f);
+  EXPECT_EQ(a.data[1], -2.0f);
+  EXPECT_EQ(a.data[2], 0.5f);
+  EXPECT_EQ(a.data[3], 65504.0f);
+  EXPECT_EQ(a.data[4], 5.9604644775390625e-08f);
+  EXPECT_EQ(a.data[5], 0.0f);
+  EXPECT_TRUE(std::signbit(a.data[5]));
+  // float32: 1.5, -0.25 (0x3fc00000, 0xbe800000)
+  write_file_bytes(dir + "/f4.npy", npy_bytes(1, "<f4", "(2,)", le({0, 0, 0xc0, 0x3f, 0, 0, 0x80, 0xbe})));
+  a = read_npy(dir + "/f4.npy");
+  EXPECT_EQ(a.shape, (std::vector<int64_t>{2}));
+  EXPECT_EQ(a.data, (std::vector<float>{1.5f, -0.25f}));
+  // float64: 0.1 (0x3fb999999999999a), 2.5 (0x4004000000000000), 1e300 (beyond float: inf)
+  write_file_bytes(dir + "/f8.npy",
+                   npy_bytes(1, "<f8", "(1, 3)",
+                             le({0x9a, 0x99, 0x99, 0x99, 0x99, 0x99, 0xb9, 0x3f, 0, 0, 0, 0, 0, 0, 0x04, 0x40,
+                                 0x9c, 0x75, 0x00, 0x88, 0x3c, 0xe4, 0x37, 0x7e})));
+  a = read_npy(dir + "/f8.npy");
+  EXPECT_EQ(a.shape, (std::vector<int64_t>{1, 3}));
+  ASSERT_EQ(a.data.size(), 3u);
+  EXPECT_EQ(a.data[0], 0.1f);
+  EXPECT_EQ(a.data[1], 2.5f);
+  EXPECT_TRUE(std::isinf(a.data[2]));
+  // SigLIP's [N, 1, D] with a format 2.0 header: the token axis is kept (build squeezes it).
+  std::string f4;
+  for (float x : {1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}) f4.append(reinterpret_cast<const char*>(&x), 4);
+  write_file_bytes(dir + "/tok.npy", npy_bytes(2, "<f4", "(3, 1, 2)", f4));
+  a = read_npy(dir + "/tok.npy");
   EXPECT_EQ(a.shape, (std::vector<int64_t>{3, 1, 2}));
-  EXPECT_EQ(a.data, v);
-  std::ofstream(dir + "/bad.npy") << "nope";
-  EXPECT_THROW(read_npy(dir + "/bad.npy"), Error);
+  EXPECT_EQ(a.data, (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  // What our own writer writes reads back.
+  write_npy(dir + "/w.npy", {3, 1, 2}, a.data.data());
+  EXPECT_EQ(read_npy(dir + "/w.npy").data, a.data);
+}
+
+TEST(Npy, BadFilesAreErrorsNamingTheProblem) {
+  std::string dir = temp_dir("npy_bad");
+  auto error_of_npy = [&](const std::string& name, const std::string& bytes) {
+    write_file_bytes(dir + "/" + name, bytes);
+    try {
+      read_npy(dir + "/" + name);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  std::string eight(8, '\0');
+  EXPECT_NE(error_of_npy("magic.npy", "nope").find("not a .npy file"), std::string::npos);
+  EXPECT_NE(error_of_npy("be.npy", npy_bytes(1, ">f4", "(2,)", eight)).find("big-endian"), std::string::npos);
+  EXPECT_NE(error_of_npy("int.npy", npy_bytes(1, "<i4", "(2,)", eight)).find("expected float16, float32 or float64"),
+            std::string::npos);
+  EXPECT_NE(error_of_npy("fortran.npy", npy_bytes(1, "<f4", "(2, 1)", eight, "True")).find("Fortran"),
+            std::string::npos);
+  EXPECT_NE(error_of_npy("short.npy", npy_bytes(1, "<f4", "(3,)", eight)).find("truncated .npy data"),
+            std::string::npos);
+  // A shape whose element count overflows or exceeds the file: an error before any allocation.
+  EXPECT_NE(error_of_npy("huge.npy", npy_bytes(1, "<f4", "(1099511627776, 1099511627776)", eight)).find("truncated .npy data"),
+            std::string::npos);
+  // 2^32 * 2^32 * 16 elements: the count wraps to 0 in 64 bits.
+  EXPECT_NE(error_of_npy("wrap.npy", npy_bytes(1, "<f8", "(4294967296, 4294967296, 16)", eight)).find("truncated .npy data"),
+            std::string::npos);
+  EXPECT_NE(error_of_npy("digits.npy", npy_bytes(1, "<f4", "(99999999999999999999999,)", eight)).find("shape"),
+            std::string::npos);
 }
