@@ -26,9 +26,9 @@ int eval_stream(int argc, const char* const* argv) {
     bool sweep = false;
     po::options_description opts("prospect_eval");
     opts.add_options()
-      ("checkpoint", po::value(&checkpoint)->default_value(""), "checkpoint folder (runs/X/checkpoints/latest)")
+      ("checkpoint", po::value(&checkpoint)->default_value(""), "checkpoint folder (runs/X/checkpoints/latest) (required)")
       ("split", po::value(&split)->default_value("test"), "split to evaluate: train | val | test (data.<split>)")
-      ("out", po::value(&out)->default_value(""), "output folder: eval.json, predictions.jsonl")
+      ("out", po::value(&out)->default_value(""), "output folder: eval.json, predictions.jsonl (required)")
       ("mode", po::value(&mode)->default_value("stream"),
        "stream (eval.json, predictions.jsonl) | teacher-forced (teacher_forced.json: heads and perplexity on the reference context)")
       ("threshold-sweep", po::bool_switch(&sweep),

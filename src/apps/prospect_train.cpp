@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
     prospect::Config cfg;
     po::options_description opts("Run");
     opts.add_options()("run-dir", po::value<std::string>()->default_value("runs/demo"), "run directory")(
-        "resume", po::value<std::string>()->default_value(""),
+        "resume", po::value<std::string>()->default_value("", "\"\""),
         "auto (continue from checkpoints/latest, fresh when none) | a checkpoint folder");
     po::variables_map vm;
     if (!prospect::parse_args(argc, argv, "usage: prospect_train --config F --run-dir D [--resume auto] [--section.key=value ...]",
