@@ -7,9 +7,11 @@
 
 Each pickle holds one clip's frames: an array [N, 1, D] (SigLIP CLS with a token axis) or [N, D]
 (numpy or torch; a dict with an "embeddings" key or a list of rows works too). The store has exactly
-the layout `prospect_data build` writes: /embeddings [N, D] chunked 256 x D, /clip_offsets,
-/clips (vlen UTF-8 JSON), /clip_video, /video_uids, and the root attributes. Exit 0 done, 1 bad
-input (named by clip id and file), 2 usage.
+the layout `prospect_data build` writes (store version 2): /embeddings [N, D] chunked 256 x D,
+/clip_offsets, /clip_video, the clips' JSON and the video uids as UTF-8 bytes (/clip_json,
+/video_uid_text) cut by offsets (/clip_json_offsets, /video_uid_offsets), every dataset but
+/embeddings chunked with Fletcher32 checksums, fixed-length string attributes, HDF5's newest file
+format. Exit 0 done, 1 bad input (named by clip id and file), 2 usage.
 """
 import argparse
 import json
@@ -21,6 +23,7 @@ import h5py
 import numpy as np
 
 CHUNK_ROWS = 256
+CHUNK_BYTES = 64 * 1024
 
 
 class InputError(Exception):
@@ -82,6 +85,27 @@ def load_rows(path, clip_id):
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
+def checksummed(f, name, values, dtype):
+    """A 1-D dataset chunked with a Fletcher32 checksum per chunk (as the C++ writer makes them)."""
+    a = np.asarray(values, dtype=dtype)
+    n = len(a)
+    chunk = max(1, min(n, CHUNK_BYTES // a.itemsize))
+    f.create_dataset(name, data=a, chunks=(chunk,), maxshape=(n if n else None,), fletcher32=True)
+
+
+def texts(f, bytes_name, offsets_name, strings):
+    """Strings as UTF-8 bytes one after another, and where each starts ([n + 1] offsets)."""
+    encoded = [s.encode("utf-8") for s in strings]
+    checksummed(f, bytes_name, np.frombuffer(b"".join(encoded), dtype=np.uint8), np.uint8)
+    checksummed(f, offsets_name, np.cumsum([0] + [len(e) for e in encoded]), np.int64)
+
+
+def fixed_string(s):
+    """A fixed-length, null-padded UTF-8 string attribute value (no variable-length data)."""
+    b = s.encode("utf-8")
+    return np.array(b, dtype=h5py.string_dtype("utf-8", max(1, len(b))))
+
+
 def convert(args):
     clips = read_clips(args.clips)
     if not clips:
@@ -99,9 +123,9 @@ def convert(args):
     dtype = np.float16 if args.dtype == "f16" else np.float32
     tmp = args.out + ".tmp"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    offsets, texts, clip_video, video_uids, video_index = [0], [], [], [], {}
+    offsets, clip_texts, clip_video, video_uids, video_index = [0], [], [], [], {}
     dim = None
-    with h5py.File(tmp, "w") as f:
+    with h5py.File(tmp, "w", libver="latest") as f:
         emb = None
         rows = 0
         for c in clips:
@@ -125,24 +149,23 @@ def convert(args):
             emb[rows:rows + a.shape[0]] = a.astype(dtype)
             rows += a.shape[0]
             offsets.append(rows)
-            texts.append(json.dumps(c, ensure_ascii=False))
+            clip_texts.append(json.dumps(c, ensure_ascii=False))
             uid = str(c["video_uid"])
             if uid not in video_index:
                 video_index[uid] = len(video_uids)
                 video_uids.append(uid)
             clip_video.append(video_index[uid])
-        strings = h5py.string_dtype("utf-8")
-        f.create_dataset("clip_offsets", data=np.asarray(offsets, dtype=np.int64))
-        f.create_dataset("clips", data=np.asarray(texts, dtype=object), dtype=strings)
-        f.create_dataset("clip_video", data=np.asarray(clip_video, dtype=np.int64))
-        f.create_dataset("video_uids", data=np.asarray(video_uids, dtype=object), dtype=strings)
-        f.attrs["format"] = "prospect-store"
-        f.attrs["version"] = np.int64(1)
+        checksummed(f, "clip_offsets", offsets, np.int64)
+        checksummed(f, "clip_video", clip_video, np.int64)
+        texts(f, "clip_json", "clip_json_offsets", clip_texts)
+        texts(f, "video_uid_text", "video_uid_offsets", video_uids)
+        f.attrs["format"] = fixed_string("prospect-store")
+        f.attrs["version"] = np.int64(2)
         f.attrs["embedding_dim"] = np.int64(dim)
         f.attrs["fps"] = np.float64(fps)
-        f.attrs["feature_model"] = args.feature_model
+        f.attrs["feature_model"] = fixed_string(args.feature_model)
     os.replace(tmp, args.out)
-    print(f"convert: {args.out}: {len(texts)} clips, {len(video_uids)} videos, {offsets[-1]} frames x {dim} ({args.dtype})")
+    print(f"convert: {args.out}: {len(clip_texts)} clips, {len(video_uids)} videos, {offsets[-1]} frames x {dim} ({args.dtype})")
 
 
 def main():

@@ -38,8 +38,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q >&2
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
-# Debian's LibTorch takes the BLAS from the alternatives system: make sure OpenBLAS (OpenMP) wins
-# over the reference BLAS, which is about ten times slower.
+# Debian's LibTorch calls libblas.so.3 and liblapack.so.3, which the alternatives system points at a
+# BLAS. It must be OpenBLAS built with OpenMP, whose threads follow train.threads: the pthreads build
+# (libopenblas0-pthread, priority 100 over OpenMP's 95, pulled in by other packages) fixes its thread
+# count when it loads, so results would depend on OMP_NUM_THREADS and bitwise resume breaks; the
+# reference BLAS is about ten times slower. Set explicitly (manual mode: later installs leave it);
+# the programs check what they got at start (src/core/blas.cpp).
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+for lib in libblas.so.3 liblapack.so.3 libopenblas.so.0; do
+  target="/usr/lib/$multiarch/openblas-openmp/$lib"
+  if [ ! -e "$target" ]; then
+    [ "$lib" = libopenblas.so.0 ] && continue
+    echo "deps: $target is missing (libopenblas0-openmp)" >&2
+    exit 1
+  fi
+  alt="$lib-$multiarch"
+  if ! update-alternatives --query "$alt" 2>/dev/null | grep -qx "Status: manual" ||
+     [ "$(readlink "/etc/alternatives/$alt")" != "$target" ]; then
+    $SUDO update-alternatives --set "$alt" "$target" >&2
+  fi
+done
 echo "deps: ok (${#missing[@]} installed now)" >&2
 if [ "$torch" = pip ]; then
   bash "$(dirname "$0")/torch_venv.sh"

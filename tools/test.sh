@@ -2,9 +2,11 @@
 # The test command. Installs what it needs, then:
 #   1. the default build (Debian's LibTorch 1.13, CPU) in build/: every test (unit, mpi, slurm, slow);
 #      options given to this script pass to its ctest;
-#   2. the LibTorch 2.x build (the pinned CUDA torch wheel of tools/torch_venv.sh, run on the CPU) in
+#   2. the sanitizer job (tools/sanitize.sh: the parsers' unit tests under ASan + UBSan, build-asan/;
+#      PROSPECT_SANITIZE=0 skips it);
+#   3. the LibTorch 2.x build (the pinned CUDA torch wheel of tools/torch_venv.sh, run on the CPU) in
 #      build-torch2/: the unit and mpi tests (not the slow ones, which train the demo model).
-# PROSPECT_TORCH2=0 skips the second. Both builds get PROSPECT_PYTHON, the venv's Python with the test
+# PROSPECT_TORCH2=0 skips the third. Both builds get PROSPECT_PYTHON, the venv's Python with the test
 # oracles. Ends with the wall time of each phase.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +76,9 @@ torch2_tests() { (cd build-torch2 && ctest --output-on-failure -j"$jobs" -L 'uni
 status=0
 phase "default build" default_build || exit 1
 phase "default tests" default_tests "$@" || status=1
+if [ "${PROSPECT_SANITIZE:-1}" != 0 ]; then
+  phase sanitize bash tools/sanitize.sh || status=1
+fi
 if [ "$torch2" != 0 ]; then
   phase "2.x build" torch2_build || exit 1
   phase "2.x tests" torch2_tests || status=1

@@ -8,6 +8,9 @@
 
 namespace prospect::apps {
 
+// An option's default as --help shows it: "" for the empty string (Boost would show nothing).
+inline std::string shown_default(const std::string& v) { return v.empty() ? "\"\"" : v; }
+
 // Returns false after printing --help. Unknown options and missing positionals are UsageErrors.
 inline bool parse_data_args(int argc, const char* const* argv, const std::string& usage,
                             boost::program_options::options_description& opts, const char* positional,

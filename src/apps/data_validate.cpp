@@ -16,7 +16,7 @@ int data_validate(int argc, const char* const* argv) {
     int max_print = 0;
     po::options_description opts("validate");
     opts.add_options()
-      ("config", po::value(&config)->default_value(""), "INI config: the store's embedding_dim must equal model.feature_dim (when non-zero)")
+      ("config", po::value(&config)->default_value("", "\"\""), "INI config: the store's embedding_dim must equal model.feature_dim (when non-zero)")
       ("no-values", po::bool_switch(&no_values), "skip the NaN/Inf scan of every row")
       ("max-problems", po::value(&max_print)->default_value(0), "print at most this many problems (0: all)");
     po::variables_map vm;
@@ -24,6 +24,7 @@ int data_validate(int argc, const char* const* argv) {
     if (!parse_data_args(argc, argv, usage, opts, "store", vm)) return 0;
     ValidateOptions vo;
     vo.check_values = !no_values;
+    vo.isolate = true;  // a damaged file may crash libhdf5: that must be a report, not a crash
     if (!config.empty()) {
       Config cfg;
       load_ini_file(config, cfg);

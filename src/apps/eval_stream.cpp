@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "prospect/core/args.h"
+#include "prospect/core/blas.h"
 #include "prospect/core/error.h"
 #include "prospect/core/log.h"
 #include "prospect/distributed/communicator.h"
@@ -19,9 +20,9 @@ int eval_stream(int argc, const char* const* argv) {
     bool sweep = false;
     po::options_description opts("prospect_eval");
     opts.add_options()
-      ("checkpoint", po::value(&checkpoint)->default_value(""), "checkpoint folder (runs/X/checkpoints/latest)")
+      ("checkpoint", po::value(&checkpoint)->default_value(""), "checkpoint folder (runs/X/checkpoints/latest) (required)")
       ("split", po::value(&split)->default_value("test"), "split to evaluate: train | val | test (data.<split>)")
-      ("out", po::value(&out)->default_value(""), "output folder: eval.json, predictions.jsonl")
+      ("out", po::value(&out)->default_value(""), "output folder: eval.json, predictions.jsonl (required)")
       ("mode", po::value(&mode)->default_value("stream"),
        "stream (eval.json, predictions.jsonl) | teacher-forced (teacher_forced.json: heads and perplexity on the reference context)")
       ("threshold-sweep", po::bool_switch(&sweep),
@@ -31,6 +32,7 @@ int eval_stream(int argc, const char* const* argv) {
     std::string usage = std::string("usage: ") + argv[0] +
                         " --config F --checkpoint DIR [--split test] --out DIR [--section.key=value ...]";
     if (!parse_args(argc, argv, usage, opts, &cfg, &vm)) return kExitOk;
+    require_controlled_blas();
     if (checkpoint.empty()) usage_fail("--checkpoint is required");
     if (out.empty()) usage_fail("--out is required");
     if (split != "train" && split != "val" && split != "test")

@@ -32,8 +32,8 @@ int eval_text_metrics(int argc, const char* const* argv) {
     po::options_description opts(std::string("usage: ") + argv[0] + " --refs FILE --hyps FILE\n"
                                  "One sentence a line; line i of --hyps is scored against line i of --refs.\n"
                                  "Prints {bleu1, bleu2, bleu3, bleu4, cider} as JSON (null for no lines)");
-    opts.add_options()("help,h", "print this help")("refs", po::value(&refs_path), "reference sentences, one a line")(
-        "hyps", po::value(&hyps_path), "hypothesis sentences, one a line");
+    opts.add_options()("help,h", "print this help")("refs", po::value(&refs_path), "reference sentences, one a line (required)")(
+        "hyps", po::value(&hyps_path), "hypothesis sentences, one a line (required)");
     po::variables_map vm;
     po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
     if (vm.count("help")) {

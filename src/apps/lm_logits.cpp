@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "prospect/core/blas.h"
 #include "prospect/core/error.h"
 #include "prospect/core/file.h"
 #include "prospect/model/llama.h"
@@ -45,9 +46,9 @@ int lm_logits(int argc, const char* const* argv) {
   return run_app([&] {
     std::string model_dir, ids_text, out;
     po::options_description opts("options");
-    opts.add_options()("help,h", "show this help")("model", po::value(&model_dir), "HF Llama folder (config.json + model.safetensors)")(
-        "ids", po::value(&ids_text), "comma-separated token ids, e.g. 1,2,3")(
-        "out", po::value(&out)->default_value(""), "write the JSON here instead of stdout")(
+    opts.add_options()("help,h", "show this help")("model", po::value(&model_dir), "HF Llama folder (config.json + model.safetensors) (required)")(
+        "ids", po::value(&ids_text), "comma-separated token ids, e.g. 1,2,3 (required)")(
+        "out", po::value(&out)->default_value("", "\"\""), "write the JSON here instead of stdout (empty: stdout)")(
         "threads", po::value<int>()->default_value(0), "intra-op threads (0: LibTorch's default)");
     po::variables_map vm;
     po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
@@ -59,6 +60,7 @@ int lm_logits(int argc, const char* const* argv) {
     if (model_dir.empty()) usage_fail("--model is required");
     if (ids_text.empty()) usage_fail("--ids is required");
     std::vector<int64_t> ids = parse_ids(ids_text);
+    require_controlled_blas();
     if (vm["threads"].as<int>() > 0) at::set_num_threads(vm["threads"].as<int>());
     LlamaForCausalLM m = load_llama(model_dir);
     for (int64_t id : ids)

@@ -110,10 +110,12 @@ std::string value_text(const FieldPtr& p) {
 
 void add_options(po::options_description& desc, Config& cfg) {
   for (auto& f : fields(cfg)) {
+    std::string shown = value_text(f.ptr);
+    if (shown.empty()) shown = "\"\"";  // --help would print no default at all
     std::visit(
         [&](auto* v) {
           using T = std::decay_t<decltype(*v)>;
-          desc.add_options()(f.name, po::value<T>(v)->default_value(*v, value_text(f.ptr)), f.help);
+          desc.add_options()(f.name, po::value<T>(v)->default_value(*v, shown), f.help);
         },
         f.ptr);
   }
@@ -221,7 +223,9 @@ bool parse_args(int argc, const char* const* argv, const std::string& usage, po:
   po::options_description general("Options");
   general.add_options()("help,h", "print this help and exit");
   std::string config_path;
-  if (cfg) general.add_options()("config", po::value<std::string>(&config_path), "INI file with the keys below");
+  if (cfg)
+    general.add_options()("config", po::value<std::string>(&config_path)->default_value("", "\"\""),
+                          "INI file with the keys below (empty: none)");
   po::options_description all;
   all.add(general).add(app_opts);
   po::options_description keys("Config keys (INI [section] key = value, or --section.key=value)");
@@ -241,7 +245,7 @@ bool parse_args(int argc, const char* const* argv, const std::string& usage, po:
     return false;
   }
   if (cfg) {
-    if (m.count("config")) load_ini_file(m["config"].as<std::string>(), *cfg);
+    if (!m["config"].as<std::string>().empty()) load_ini_file(m["config"].as<std::string>(), *cfg);
     // Only keys given on the command line override the INI.
     for (auto& f : fields(*cfg)) {
       if (!m.count(f.name) || m[f.name].defaulted()) continue;

@@ -1,5 +1,6 @@
 #include "prospect/core/hdf5.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -52,11 +53,13 @@ void check_status(herr_t status, const std::string& what) {
   if (status < 0) throw_error(what);
 }
 
-File open_read(const std::string& path, size_t chunk_cache_bytes) {
+File open_read(const std::string& path) {
   silence_errors();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw Error(path + ": no such file");
   if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, expected an HDF5 file");
+  uint64_t bytes = std::filesystem::file_size(path, ec);
+  if (ec) throw Error(path + ": cannot read the file: " + ec.message());
   htri_t is = H5Fis_hdf5(path.c_str());
   if (is == 0) {
     H5Eclear2(H5E_DEFAULT);
@@ -65,13 +68,14 @@ File open_read(const std::string& path, size_t chunk_cache_bytes) {
   if (is < 0) throw_error(path + ": cannot read the file");
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) throw_error(path + ": not a readable HDF5 file (truncated or corrupt?)");
-  (void)chunk_cache_bytes;
-  return File(id, path);
+  return File(id, path, bytes);
 }
 
 File create(const std::string& path) {
   silence_errors();
-  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  Plist fapl(check(H5Pcreate(H5P_FILE_ACCESS), path + ": file access list"));
+  check_status(H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), path + ": file format");
+  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
   if (id < 0) throw_error(path + ": cannot create the file");
   return File(id, path);
 }
@@ -108,6 +112,69 @@ std::vector<hsize_t> shape(const Dataset& d, const File& f) {
 
 Type file_type(const Dataset& d) { return Type(check(H5Dget_type(d.id()), d.name + ": type")); }
 
+uint64_t max_data_bytes(const File& f, const Dataset& d) {
+  if (f.bytes == 0) throw Error(f.path + ": " + d.name + ": the file's size is unknown (not opened with open_read)");
+  Plist dcpl(check(H5Dget_create_plist(d.id()), f.path + ": " + d.name + ": creation list"));
+  int n = H5Pget_nfilters(dcpl.id());
+  if (n < 0) throw_error(f.path + ": " + d.name + ": filters");
+  for (int i = 0; i < n; ++i) {
+    unsigned flags = 0;
+    size_t nvalues = 0;
+    H5Z_filter_t id = H5Pget_filter2(dcpl.id(), static_cast<unsigned>(i), &flags, &nvalues, nullptr, 0, nullptr, nullptr);
+    if (id < 0) throw_error(f.path + ": " + d.name + ": filter " + std::to_string(i));
+    if (id != H5Z_FILTER_FLETCHER32 && id != H5Z_FILTER_SHUFFLE) return f.bytes * 1032;  // may compress
+  }
+  return f.bytes;
+}
+
+namespace {
+
+// Opens a 1-D dataset of the given type class, checks that its n elements fit the file, returns n.
+hsize_t open_1d(const File& f, const std::string& name, H5T_class_t cls, const char* cls_name, Dataset* d) {
+  *d = open_dataset(f, name);
+  auto dims = shape(*d, f);
+  if (dims.size() != 1) throw Error(f.path + ": dataset " + name + ": expected 1-D, found rank " + std::to_string(dims.size()));
+  Type t = file_type(*d);
+  if (H5Tget_class(t.id()) != cls) throw Error(f.path + ": dataset " + name + ": expected " + cls_name);
+  // A variable-length element takes 16 bytes in the file (length, heap address, index).
+  size_t elem = H5Tis_variable_str(t.id()) > 0 ? 16 : H5Tget_size(t.id());
+  uint64_t bound = max_data_bytes(f, *d);
+  if (elem == 0 || dims[0] > bound / elem)
+    throw Error(f.path + ": dataset " + name + ": " + std::to_string(dims[0]) + " elements of " + std::to_string(elem) +
+                " bytes do not fit a file of " + std::to_string(f.bytes) + " bytes (damaged?)");
+  return dims[0];
+}
+
+// A 1-D chunked dataset with a Fletcher32 checksum per chunk.
+void write_1d(const File& f, const std::string& name, hid_t file_type, hid_t mem_type, hsize_t n, const void* data,
+              hsize_t chunk_elems) {
+  hsize_t maxdims = n > 0 ? n : H5S_UNLIMITED;
+  Space s(check(H5Screate_simple(1, &n, &maxdims), name + ": dataspace"));
+  Plist dcpl(check(H5Pcreate(H5P_DATASET_CREATE), name + ": creation list"));
+  hsize_t chunk = std::max<hsize_t>(1, std::min(n, chunk_elems));
+  check_status(H5Pset_chunk(dcpl.id(), 1, &chunk), f.path + ": " + name + ": chunking");
+  check_status(H5Pset_fletcher32(dcpl.id()), f.path + ": " + name + ": checksum");
+  Dataset d(H5Dcreate2(f.id(), name.c_str(), file_type, s.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT), name);
+  if (d.id() < 0) throw_error(f.path + ": cannot create " + name);
+  if (n) check_status(H5Dwrite(d.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), f.path + ": writing " + name);
+}
+
+constexpr hsize_t kChunkBytes = 64 * 1024;
+
+// The memory type for reading fixed-length strings of file type ft: the same character set (HDF5
+// converts neither way between ASCII and UTF-8), n bytes, null-padded (a null-terminated type of n
+// bytes would drop the last character of an n-byte string).
+Type fixed_string_type(const Type& ft, size_t n) {
+  Type mt(check(H5Tcopy(H5T_C_S1), "string type"));
+  check_status(H5Tset_size(mt.id(), n), "string type size");
+  check_status(H5Tset_strpad(mt.id(), H5T_STR_NULLPAD), "string type padding");
+  H5T_cset_t cset = H5Tget_cset(ft.id());
+  if (cset == H5T_CSET_ASCII || cset == H5T_CSET_UTF8) check_status(H5Tset_cset(mt.id(), cset), "string type cset");
+  return mt;
+}
+
+}  // namespace
+
 Type float16_type() {
   silence_errors();
   Type t(check(H5Tcopy(H5T_IEEE_F32LE), "float16 type"));
@@ -127,51 +194,55 @@ Type vlen_utf8_type() {
 }
 
 std::vector<int64_t> read_int64(const File& f, const std::string& name) {
-  Dataset d = open_dataset(f, name);
-  auto dims = shape(d, f);
-  if (dims.size() != 1) throw Error(f.path + ": dataset " + name + ": expected 1-D, found rank " + std::to_string(dims.size()));
-  Type t = file_type(d);
-  if (H5Tget_class(t.id()) != H5T_INTEGER) throw Error(f.path + ": dataset " + name + ": expected integers");
-  std::vector<int64_t> v(dims[0]);
+  Dataset d;
+  std::vector<int64_t> v(open_1d(f, name, H5T_INTEGER, "integers", &d));
   if (!v.empty()) check_status(H5Dread(d.id(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), f.path + ": reading " + name);
   return v;
 }
 
+std::string read_bytes(const File& f, const std::string& name) {
+  Dataset d;
+  std::string v(open_1d(f, name, H5T_INTEGER, "bytes", &d), '\0');
+  {
+    Type t = file_type(d);
+    if (H5Tget_size(t.id()) != 1) throw Error(f.path + ": dataset " + name + ": expected 1-byte integers");
+  }
+  if (!v.empty()) check_status(H5Dread(d.id(), H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), f.path + ": reading " + name);
+  return v;
+}
+
 std::vector<std::string> read_strings(const File& f, const std::string& name) {
-  Dataset d = open_dataset(f, name);
-  auto dims = shape(d, f);
-  if (dims.size() != 1) throw Error(f.path + ": dataset " + name + ": expected 1-D, found rank " + std::to_string(dims.size()));
+  Dataset d;
+  hsize_t n = open_1d(f, name, H5T_STRING, "strings", &d);
   Type ft = file_type(d);
-  if (H5Tget_class(ft.id()) != H5T_STRING) throw Error(f.path + ": dataset " + name + ": expected strings");
-  std::vector<std::string> out(dims[0]);
+  std::vector<std::string> out(n);
   if (out.empty()) return out;
   if (H5Tis_variable_str(ft.id()) > 0) {
     Type mt = vlen_utf8_type();
-    std::vector<char*> ptrs(dims[0], nullptr);
+    std::vector<char*> ptrs(n, nullptr);
     check_status(H5Dread(d.id(), mt.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), f.path + ": reading " + name);
     for (size_t i = 0; i < ptrs.size(); ++i) out[i] = ptrs[i] ? ptrs[i] : "";
     Space s(H5Dget_space(d.id()));
     H5Dvlen_reclaim(mt.id(), s.id(), H5P_DEFAULT, ptrs.data());
   } else {
-    size_t n = H5Tget_size(ft.id());
-    std::vector<char> buf(n * dims[0]);
-    Type mt(check(H5Tcopy(H5T_C_S1), "string type"));
-    H5Tset_size(mt.id(), n);
+    size_t len = H5Tget_size(ft.id());
+    std::vector<char> buf(len * n);
+    Type mt = fixed_string_type(ft, len);
     check_status(H5Dread(d.id(), mt.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), f.path + ": reading " + name);
     for (size_t i = 0; i < out.size(); ++i) {
-      const char* p = buf.data() + i * n;
-      out[i].assign(p, strnlen(p, n));
+      const char* p = buf.data() + i * len;
+      out[i].assign(p, strnlen(p, len));
     }
   }
   return out;
 }
 
 void write_int64(const File& f, const std::string& name, const std::vector<int64_t>& v) {
-  hsize_t n = v.size();
-  Space s(check(H5Screate_simple(1, &n, nullptr), name + ": dataspace"));
-  Dataset d(H5Dcreate2(f.id(), name.c_str(), H5T_STD_I64LE, s.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), name);
-  if (d.id() < 0) throw_error(f.path + ": cannot create " + name);
-  if (n) check_status(H5Dwrite(d.id(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), f.path + ": writing " + name);
+  write_1d(f, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v.size(), v.data(), kChunkBytes / 8);
+}
+
+void write_bytes(const File& f, const std::string& name, const std::string& bytes) {
+  write_1d(f, name, H5T_STD_U8LE, H5T_NATIVE_UCHAR, bytes.size(), bytes.data(), kChunkBytes);
 }
 
 void write_strings(const File& f, const std::string& name, const std::vector<std::string>& v) {
@@ -193,9 +264,20 @@ bool has_attr(const File& f, const std::string& name) {
 }
 
 namespace {
-Attribute open_attr(const File& f, const std::string& name) {
+// Opens an attribute that must hold one value of the given class (HDF5 would write every element of a
+// damaged, non-scalar attribute into our one-value buffer).
+Attribute open_attr(const File& f, const std::string& name, H5T_class_t cls, const char* cls_name, Type* type) {
   if (!has_attr(f, name)) throw Error(f.path + ": attribute " + name + " is missing on /");
-  return Attribute(check(H5Aopen(f.id(), name.c_str(), H5P_DEFAULT), f.path + ": attribute " + name));
+  Attribute a(check(H5Aopen(f.id(), name.c_str(), H5P_DEFAULT), f.path + ": attribute " + name));
+  Space sp(check(H5Aget_space(a.id()), f.path + ": attribute " + name + ": dataspace"));
+  hssize_t points = H5Sget_simple_extent_npoints(sp.id());
+  if (points != 1)
+    throw Error(f.path + ": attribute " + name + ": expected one value, found " + std::to_string(points));
+  *type = Type(check(H5Aget_type(a.id()), f.path + ": attribute " + name + ": type"));
+  auto c = H5Tget_class(type->id());
+  if (c != cls && !(cls == H5T_FLOAT && c == H5T_INTEGER))
+    throw Error(f.path + ": attribute " + name + ": expected " + cls_name);
+  return a;
 }
 void write_attr(const File& f, const std::string& name, hid_t file_type, hid_t mem_type, const void* data) {
   if (has_attr(f, name)) check_status(H5Adelete(f.id(), name.c_str()), f.path + ": replacing attribute " + name);
@@ -203,12 +285,16 @@ void write_attr(const File& f, const std::string& name, hid_t file_type, hid_t m
   Attribute a(check(H5Acreate2(f.id(), name.c_str(), file_type, s.id(), H5P_DEFAULT, H5P_DEFAULT), f.path + ": attribute " + name));
   check_status(H5Awrite(a.id(), mem_type, data), f.path + ": writing attribute " + name);
 }
+constexpr size_t kMaxAttrString = 1 << 20;
 }  // namespace
 
 void set_attr(const File& f, const std::string& name, const std::string& value) {
-  Type t = vlen_utf8_type();
-  const char* p = value.c_str();
-  write_attr(f, name, t.id(), t.id(), &p);
+  std::string buf = value.empty() ? std::string(1, '\0') : value;  // HDF5 strings have at least one byte
+  Type t(check(H5Tcopy(H5T_C_S1), "string type"));
+  check_status(H5Tset_size(t.id(), buf.size()), "string type size");
+  check_status(H5Tset_strpad(t.id(), H5T_STR_NULLPAD), "string type padding");
+  check_status(H5Tset_cset(t.id(), H5T_CSET_UTF8), "string type cset");
+  write_attr(f, name, t.id(), t.id(), buf.data());
 }
 void set_attr(const File& f, const std::string& name, int64_t value) {
   write_attr(f, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
@@ -218,9 +304,8 @@ void set_attr(const File& f, const std::string& name, double value) {
 }
 
 std::string attr_string(const File& f, const std::string& name) {
-  Attribute a = open_attr(f, name);
-  Type ft(check(H5Aget_type(a.id()), f.path + ": attribute " + name + ": type"));
-  if (H5Tget_class(ft.id()) != H5T_STRING) throw Error(f.path + ": attribute " + name + ": expected a string");
+  Type ft;
+  Attribute a = open_attr(f, name, H5T_STRING, "a string", &ft);
   if (H5Tis_variable_str(ft.id()) > 0) {
     Type mt = vlen_utf8_type();
     char* p = nullptr;
@@ -231,27 +316,25 @@ std::string attr_string(const File& f, const std::string& name) {
     return s;
   }
   size_t n = H5Tget_size(ft.id());
+  if (n == 0 || n > kMaxAttrString)
+    throw Error(f.path + ": attribute " + name + ": a string of " + std::to_string(n) + " bytes (damaged?)");
   std::vector<char> buf(n + 1, 0);
-  Type mt(check(H5Tcopy(H5T_C_S1), "string type"));
-  H5Tset_size(mt.id(), n);
+  Type mt = fixed_string_type(ft, n);
   check_status(H5Aread(a.id(), mt.id(), buf.data()), f.path + ": reading attribute " + name);
   return std::string(buf.data(), strnlen(buf.data(), n));
 }
 
 int64_t attr_int(const File& f, const std::string& name) {
-  Attribute a = open_attr(f, name);
-  Type ft(check(H5Aget_type(a.id()), f.path + ": attribute " + name + ": type"));
-  if (H5Tget_class(ft.id()) != H5T_INTEGER) throw Error(f.path + ": attribute " + name + ": expected an integer");
+  Type ft;
+  Attribute a = open_attr(f, name, H5T_INTEGER, "an integer", &ft);
   int64_t v = 0;
   check_status(H5Aread(a.id(), H5T_NATIVE_INT64, &v), f.path + ": reading attribute " + name);
   return v;
 }
 
 double attr_double(const File& f, const std::string& name) {
-  Attribute a = open_attr(f, name);
-  Type ft(check(H5Aget_type(a.id()), f.path + ": attribute " + name + ": type"));
-  auto cls = H5Tget_class(ft.id());
-  if (cls != H5T_FLOAT && cls != H5T_INTEGER) throw Error(f.path + ": attribute " + name + ": expected a number");
+  Type ft;
+  Attribute a = open_attr(f, name, H5T_FLOAT, "a number", &ft);
   double v = 0;
   check_status(H5Aread(a.id(), H5T_NATIVE_DOUBLE, &v), f.path + ": reading attribute " + name);
   return v;

@@ -3,6 +3,8 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <cstdlib>
+
 namespace prospect {
 
 static int g_rank = 0;
@@ -26,6 +28,12 @@ void set_log_file(const std::string& file) {
   sink->set_level(spdlog::level::info);
   sink->set_pattern(pattern());
   spdlog::default_logger()->sinks().push_back(sink);
+}
+
+int launcher_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (const char* s = std::getenv(v)) return std::atoi(s);
+  return 0;
 }
 
 }  // namespace prospect

@@ -1,11 +1,12 @@
 #include "prospect/data/npy.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <regex>
 
 #include "prospect/core/error.h"
-#include "prospect/data/store.h"
+#include "prospect/data/half.h"
 
 namespace prospect {
 
@@ -31,7 +32,7 @@ NpyArray read_npy(const std::string& path) {
   std::string header(hlen, '\0');
   if (!f.read(header.data(), hlen)) fail("{}: truncated .npy header", path);
   std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr'\\s*:\\s*'([<>|=])([a-z])(\\d+)'")))
+  if (!std::regex_search(header, m, std::regex("'descr'\\s*:\\s*'([<>|=])([a-z])(\\d{1,2})'")))
     fail("{}: .npy header without a dtype: {}", path, header);
   std::string order = m[1], kind = m[2];
   int size = std::stoi(m[3]);
@@ -44,16 +45,30 @@ NpyArray read_npy(const std::string& path) {
   NpyArray a;
   std::string dims = m[1];
   std::regex num("\\d+");
-  int64_t count = 1;
+  // The data must be in the file: count the bytes the shape needs (stopping at what the file holds,
+  // so no product overflows) before allocating anything.
+  const auto data_start = f.tellg();
+  f.seekg(0, std::ios::end);
+  const uint64_t available = static_cast<uint64_t>(f.tellg() - data_start);
+  f.seekg(data_start);
+  uint64_t count = 1;
+  bool fits = true;
   for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it) {
-    a.shape.push_back(std::stoll(it->str()));
-    count *= a.shape.back();
+    if (it->str().size() > 18) fail("{}: .npy shape ({}) is implausible", path, dims);
+    int64_t d = std::stoll(it->str());
+    a.shape.push_back(d);
+    if (d != 0 && count > available / static_cast<uint64_t>(size) / static_cast<uint64_t>(d)) fits = false;
+    count *= static_cast<uint64_t>(d);
   }
+  bool empty = std::find(a.shape.begin(), a.shape.end(), 0) != a.shape.end();
+  if (!fits && !empty)
+    fail("{}: truncated .npy data: shape ({}) needs more than the {} bytes the file holds", path, dims, available);
+  if (empty) count = 0;
   std::vector<char> raw(static_cast<size_t>(count) * size);
   if (!f.read(raw.data(), static_cast<std::streamsize>(raw.size())))
     fail("{}: truncated .npy data: expected {} bytes", path, raw.size());
   a.data.resize(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) {
+  for (size_t i = 0; i < count; ++i) {
     const char* p = raw.data() + i * size;
     if (size == 2) {
       uint16_t h;

@@ -1,11 +1,15 @@
-// Every check of SPEC §2.2's validate paragraph; each defect is one Problem.
+// Every check of SPEC §2.2's validate paragraph; each defect is one Problem. Optionally in a child
+// process, which reports each clip's problems as one JSON line as soon as the clip is done.
 #include "prospect/data/validate.h"
 
 #include <fmt/format.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
+#include <memory>
 
+#include "prospect/core/child.h"
 #include "prospect/core/error.h"
 #include "prospect/data/store.h"
 
@@ -17,7 +21,7 @@ std::string format_problem(const Problem& p, const std::string& path) {
   if (!p.clip_id.empty())
     s += "clip " + p.clip_id + " ";
   else if (p.clip >= 0)
-    s += fmt::format("clip #{} ", p.clip);
+    s += fmt::format("clip #{} ", p.clip) + (p.video_uid.empty() ? "" : "of video " + p.video_uid + " ");
   if (p.turn >= 0) s += fmt::format("turn {} ", p.turn);
   if (!p.field.empty()) s += p.field + ": ";
   if (!p.expected.empty() || !p.found.empty()) s += fmt::format("expected {}, found {}: ", p.expected, p.found);
@@ -31,8 +35,10 @@ struct Collector {
   std::vector<Problem>& out;
   std::string clip_id;
   int64_t clip;
+  std::string video_uid;  // named while clip_id is unknown (the clip's JSON cannot be read)
   void add(Severity sev, int64_t turn, std::string field, std::string expected, std::string found, std::string msg) {
-    out.push_back(Problem{sev, clip_id, clip, turn, std::move(field), std::move(expected), std::move(found), std::move(msg)});
+    out.push_back(Problem{sev, clip_id, clip, turn, std::move(field), std::move(expected), std::move(found),
+                          std::move(msg), clip_id.empty() ? video_uid : ""});
   }
   void error(int64_t turn, std::string field, std::string expected, std::string found, std::string msg) {
     add(Severity::Error, turn, std::move(field), std::move(expected), std::move(found), std::move(msg));
@@ -46,7 +52,7 @@ struct Collector {
 
 std::vector<Problem> validate_clip(const Store& store, int64_t c, bool check_values) {
   std::vector<Problem> out;
-  Collector col{out, "", c};
+  Collector col{out, "", c, store.clip_video_uid(c)};
   // Schema: parse_clip names the field; the message is kept whole.
   Clip clip;
   try {
@@ -181,53 +187,12 @@ std::vector<Problem> validate_clip(const Store& store, int64_t c, bool check_val
   return out;
 }
 
-ValidationReport validate_store(const std::string& path, const ValidateOptions& opt) {
-  ValidationReport rep;
-  rep.path = path;
-  auto file_error = [&](std::string field, std::string expected, std::string found, std::string msg) {
-    rep.problems.push_back(Problem{Severity::Error, "", -1, -1, std::move(field), std::move(expected), std::move(found),
-                                   std::move(msg)});
-  };
-  std::unique_ptr<Store> store;
-  try {
-    store = std::make_unique<Store>(path);
-  } catch (const std::exception& e) {
-    file_error("store", "", "", fmt::format("not a readable prospect store: {}", e.what()));
-  }
-  if (store) {
-    rep.readable = true;
-    const StoreInfo& info = store->info();
-    rep.clips = info.num_clips;
-    if (info.embedding_dim_attr != info.embedding_dim)
-      file_error("embedding_dim", std::to_string(info.embedding_dim) + " (the shape of /embeddings)",
-                 std::to_string(info.embedding_dim_attr), "the embedding_dim attribute disagrees with the data");
-    if (opt.expected_dim > 0 && opt.expected_dim != info.embedding_dim)
-      file_error("embedding_dim", std::to_string(opt.expected_dim) + " (model.feature_dim)",
-                 std::to_string(info.embedding_dim), "the store's embeddings do not fit the configured model");
-    if (info.num_clips == 0)
-      rep.problems.push_back(Problem{Severity::Warning, "", -1, -1, "clips", "at least one clip", "0", "empty store"});
-    std::map<std::string, int64_t> seen;
-    for (int64_t c = 0; c < info.num_clips; ++c) {
-      std::vector<Problem> ps;
-      try {
-        ps = validate_clip(*store, c, opt.check_values);
-      } catch (const std::exception& e) {
-        ps.push_back(Problem{Severity::Error, "", c, -1, "store", "", "", e.what()});
-      }
-      std::string id;
-      try {
-        id = store->clip(c).id();
-      } catch (const std::exception&) {
-      }
-      if (!id.empty()) {
-        auto [it, fresh] = seen.emplace(id, c);
-        if (!fresh)
-          ps.push_back(Problem{Severity::Warning, id, c, -1, "clip id", "unique", id,
-                               fmt::format("same clip id as clip #{}", it->second)});
-      }
-      for (auto& p : ps) rep.problems.push_back(std::move(p));
-    }
-  }
+namespace {
+
+// Errors, warnings and bad clips from the problems.
+void count(ValidationReport& rep) {
+  rep.errors = rep.warnings = 0;
+  rep.bad_clips.clear();
   for (const auto& p : rep.problems) {
     if (p.severity == Severity::Error) {
       ++rep.errors;
@@ -236,6 +201,146 @@ ValidationReport validate_store(const std::string& path, const ValidateOptions& 
       ++rep.warnings;
     }
   }
+}
+
+Problem file_problem(std::string field, std::string expected, std::string found, std::string msg,
+                     Severity severity = Severity::Error) {
+  return Problem{severity, "", -1, -1, std::move(field), std::move(expected), std::move(found), std::move(msg), ""};
+}
+
+// The checks in this process. after_step runs once the file is open (or found unreadable) and after
+// every clip: the isolated run reports progress from there.
+ValidationReport validate_here(const std::string& path, const ValidateOptions& opt,
+                               const std::function<void(const ValidationReport&)>& after_step) {
+  ValidationReport rep;
+  rep.path = path;
+  std::unique_ptr<Store> store;
+  try {
+    store = std::make_unique<Store>(path);
+  } catch (const std::exception& e) {
+    rep.problems.push_back(file_problem("store", "", "", fmt::format("not a readable prospect store: {}", e.what())));
+  }
+  if (store) {
+    rep.readable = true;
+    const StoreInfo& info = store->info();
+    rep.clips = info.num_clips;
+    if (info.embedding_dim_attr != info.embedding_dim)
+      rep.problems.push_back(file_problem("embedding_dim", std::to_string(info.embedding_dim) + " (the shape of /embeddings)",
+                                          std::to_string(info.embedding_dim_attr),
+                                          "the embedding_dim attribute disagrees with the data"));
+    if (opt.expected_dim > 0 && opt.expected_dim != info.embedding_dim)
+      rep.problems.push_back(file_problem("embedding_dim", std::to_string(opt.expected_dim) + " (model.feature_dim)",
+                                          std::to_string(info.embedding_dim),
+                                          "the store's embeddings do not fit the configured model"));
+    if (info.version < kStoreVersion)
+      rep.problems.push_back(file_problem("version", std::to_string(kStoreVersion), std::to_string(info.version),
+                                          "an old store: its texts are variable-length strings, which the HDF5 library "
+                                          "reads without checks; rebuild it (prospect_data build, "
+                                          "tools/convert_prospect.py) for a checksummed one",
+                                          Severity::Warning));
+    if (info.num_clips == 0)
+      rep.problems.push_back(file_problem("clips", "at least one clip", "0", "empty store", Severity::Warning));
+  }
+  if (after_step) after_step(rep);
+  if (!store) return rep;
+  std::map<std::string, int64_t> seen;
+  for (int64_t c = 0; c < store->num_clips(); ++c) {
+    std::vector<Problem> ps;
+    try {
+      ps = validate_clip(*store, c, opt.check_values);
+    } catch (const std::exception& e) {
+      ps.push_back(Problem{Severity::Error, "", c, -1, "store", "", "", e.what(), store->clip_video_uid(c)});
+    }
+    std::string id;
+    try {
+      id = store->clip(c).id();
+    } catch (const std::exception&) {
+    }
+    if (!id.empty()) {
+      auto [it, fresh] = seen.emplace(id, c);
+      if (!fresh)
+        ps.push_back(Problem{Severity::Warning, id, c, -1, "clip id", "unique", id,
+                             fmt::format("same clip id as clip #{}", it->second), ""});
+    }
+    for (auto& p : ps) rep.problems.push_back(std::move(p));
+    if (after_step) after_step(rep);
+  }
+  return rep;
+}
+
+nlohmann::json problem_json(const Problem& p) {
+  return {{"error", p.severity == Severity::Error}, {"clip_id", p.clip_id}, {"clip", p.clip}, {"turn", p.turn},
+          {"field", p.field}, {"expected", p.expected}, {"found", p.found}, {"message", p.message},
+          {"video_uid", p.video_uid}};
+}
+
+Problem problem_from_json(const nlohmann::json& j) {
+  return Problem{j.at("error").get<bool>() ? Severity::Error : Severity::Warning,
+                 j.at("clip_id").get<std::string>(),
+                 j.at("clip").get<int64_t>(),
+                 j.at("turn").get<int64_t>(),
+                 j.at("field").get<std::string>(),
+                 j.at("expected").get<std::string>(),
+                 j.at("found").get<std::string>(),
+                 j.at("message").get<std::string>(),
+                 j.at("video_uid").get<std::string>()};
+}
+
+// The child writes one JSON line per step: {"readable", "clips", "checked", "problems": [new ones]},
+// and {"done": true} at the end. The parent rebuilds the report from the lines it got.
+ValidationReport validate_isolated(const std::string& path, const ValidateOptions& opt) {
+  ChildOutcome out = run_in_child(
+      [&](int fd) {
+        size_t sent = 0;
+        int64_t checked = -1;  // clips done; -1 before the file is open
+        validate_here(path, opt, [&](const ValidationReport& rep) {
+          nlohmann::json line = {{"readable", rep.readable}, {"clips", rep.clips}, {"checked", ++checked},
+                                 {"problems", nlohmann::json::array()}};
+          for (; sent < rep.problems.size(); ++sent) line["problems"].push_back(problem_json(rep.problems[sent]));
+          write_all(fd, line.dump() + "\n");
+        });
+        write_all(fd, "{\"done\": true}\n");
+      },
+      opt.stall_timeout_s);
+  ValidationReport rep;
+  rep.path = path;
+  bool done = false, garbled = false;
+  int64_t checked = -1;
+  size_t start = 0;
+  for (size_t end; !garbled && (end = out.output.find('\n', start)) != std::string::npos; start = end + 1) {
+    try {
+      nlohmann::json line = nlohmann::json::parse(out.output.substr(start, end - start));
+      if (line.value("done", false)) {
+        done = true;
+        continue;
+      }
+      rep.readable = line.at("readable").get<bool>();
+      rep.clips = line.at("clips").get<int64_t>();
+      checked = line.at("checked").get<int64_t>();
+      for (const auto& p : line.at("problems")) rep.problems.push_back(problem_from_json(p));
+    } catch (const nlohmann::json::exception&) {
+      garbled = true;  // what a child with damaged memory may write: the outcome says the rest
+    }
+  }
+  if (!done || garbled || !out.completed) {
+    std::string where = checked < 0 ? "while opening the file"
+                                    : fmt::format("after {} of {} clips", checked, rep.clips);
+    std::string why = out.stalled     ? fmt::format("made no progress for {} s and was stopped", opt.stall_timeout_s)
+                      : !out.completed ? out.what()
+                                       : "wrote a report that does not parse";
+    rep.problems.push_back(file_problem(
+        "store", "", "",
+        fmt::format("the validating process {} {}: the file is damaged in a way the HDF5 library cannot read safely",
+                    why, where)));
+  }
+  return rep;
+}
+
+}  // namespace
+
+ValidationReport validate_store(const std::string& path, const ValidateOptions& opt) {
+  ValidationReport rep = opt.isolate ? validate_isolated(path, opt) : validate_here(path, opt, nullptr);
+  count(rep);
   return rep;
 }
 

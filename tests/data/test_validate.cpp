@@ -53,7 +53,9 @@ TEST(Validate, SchemaErrorNamesTheField) {
 TEST(Validate, InvalidJsonText) {
   std::string path = fresh_dir("data_badjson") + "/s.h5";
   write_store(path, {sc(good_clip()), StoreClip{"{\"video_uid\": \"x\", ", "x", 5}});
-  expect(validate(path), 1, "invalid JSON");
+  auto r = validate(path);
+  expect(r, 1, "invalid JSON");
+  expect(r, 1, "clip #1 of video x json:");  // the index and the video from the store's index
 }
 
 TEST(Validate, TurnFrameOutsideTheClip) {
@@ -218,16 +220,13 @@ TEST(Validate, LibraryReportListsBadClips) {
 }
 
 // Bad input never crashes or hangs: random bytes changed in a small store, in the metadata at the
-// start of the file or anywhere; validation reports (or passes) and returns.
+// start of the file or anywhere; validation reports (or passes) and returns. In this process: a
+// version 2 store is checksummed throughout and read with checked sizes only.
 TEST(Validate, CorruptedFilesNeverCrash) {
   std::string dir = fresh_dir("data_fuzz");
   std::string good = dir + "/good.h5";
   write_store(good, {sc(good_clip()), sc(good_clip("v2", 40, 99)), sc(good_clip("v3", 0, 19))});
-  std::string bytes;
-  {
-    std::ifstream f(good, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(f), {});
-  }
+  std::string bytes = read_text(good);
   Rng rng(99);
   int unreadable = 0, invalid = 0;
   for (int t = 0; t < 150; ++t) {
@@ -235,8 +234,88 @@ TEST(Validate, CorruptedFilesNeverCrash) {
     size_t span = t % 2 == 0 ? std::min<size_t>(b.size(), 4096) : b.size();
     for (int k = 0; k < 6; ++k) b[rng.below(span)] = static_cast<char>(rng.below(256));
     std::string path = dir + "/x.h5";
-    std::ofstream(path, std::ios::binary | std::ios::trunc) << b;
+    write_file_bytes(path, b);
     ValidationReport rep = validate_store(path);
+    unreadable += !rep.readable;
+    invalid += rep.readable && !rep.ok();
+  }
+  EXPECT_GT(unreadable + invalid, 0);
+}
+
+// Version 1 stores are still validated.
+TEST(Validate, Version1StoreValidates) {
+  std::string path = fresh_dir("data_validate_v1") + "/s.h5";
+  json bad = good_clip("v2", 0, 19);
+  bad["conversation"][8]["content"] = json::array({{{"id", "S1"}, {"transition", "start"}}});
+  write_store_v1(path, {sc(good_clip()), sc(bad)});
+  expect(validate(path), 1, "clip v2:0 turn 8 transition");
+  expect(validate(path), 1, "2 clips, 1 errors, 1 warnings: INVALID");
+  expect(validate(path), 1, "warning: " + path + ": version: expected 2, found 1: an old store");
+}
+
+// A version 1 store keeps its texts in HDF5's global heap, which libhdf5 reads without bounds checks.
+// Changes a heap object's length (the 8 bytes before its data, which `content` starts) in a version 1
+// store of two clips; returns the file.
+std::string v1_with_heap_object_length(const std::string& name, const std::string& content, uint64_t length) {
+  std::string path = fresh_dir("data_" + name) + "/s.h5";
+  write_store_v1(path, {sc(good_clip()), sc(good_clip("v2", 0, 29))});
+  std::string b = read_text(path);
+  size_t at = b.find(content);
+  EXPECT_NE(at, std::string::npos);
+  EXPECT_EQ(b.find(content, at + 1), std::string::npos) << "more than one " << content;
+  for (int i = 0; i < 8; ++i) b[at - 8 + i] = static_cast<char>((length >> (8 * i)) & 0xff);
+  write_file_bytes(path, b);
+  return path;
+}
+
+// The "format" attribute's text claims 2 GiB: in-process, libhdf5 copies that much and crashes
+// (SIGSEGV; a heap-buffer-overflow under AddressSanitizer). validate runs its checks in a child
+// process and reports a damaged file.
+TEST(Validate, CrashInTheHdf5LibraryIsAnError) {
+  std::string path = v1_with_heap_object_length("gcol_crash", "prospect-store", 0x7fffffff);
+  auto r = validate(path);
+  expect(r, 1, "error: " + path + ": store: the validating process ");
+  expect(r, 1, "while opening the file: the file is damaged in a way the HDF5 library cannot read safely");
+  ValidateOptions o;
+  o.isolate = true;
+  ValidationReport rep = validate_store(path, o);
+  EXPECT_FALSE(rep.ok());
+  EXPECT_TRUE(rep.bad_clips.empty()) << "a damaged file is a file-level error, never a skippable clip";
+}
+
+// The "feature_model" attribute's text claims 20 bytes instead of 12: libhdf5 loops for ever reading
+// the heap. The child makes no progress and is stopped.
+TEST(Validate, LoopInTheHdf5LibraryIsAnError) {
+  std::string path = v1_with_heap_object_length("gcol_loop", "old-features", 20);
+  ValidateOptions o;
+  o.isolate = true;
+  o.stall_timeout_s = 2;
+  ValidationReport rep = validate_store(path, o);
+  ASSERT_FALSE(rep.problems.empty());
+  EXPECT_NE(rep.problems.back().message.find("made no progress for 2 s and was stopped while opening the file"),
+            std::string::npos)
+      << rep.problems.back().message;
+  EXPECT_FALSE(rep.ok());
+}
+
+// The same fuzzing on version 1 stores, validated as `prospect_data validate` does (in a child).
+TEST(Validate, CorruptedVersion1FilesNeverCrash) {
+  std::string dir = fresh_dir("data_fuzz_v1");
+  std::string good = dir + "/good.h5";
+  write_store_v1(good, {sc(good_clip()), sc(good_clip("v2", 40, 99)), sc(good_clip("v3", 0, 19))});
+  std::string bytes = read_text(good);
+  Rng rng(7);
+  ValidateOptions o;
+  o.isolate = true;
+  o.stall_timeout_s = 30;
+  int unreadable = 0, invalid = 0;
+  for (int t = 0; t < 60; ++t) {
+    std::string b = bytes;
+    size_t span = t % 2 == 0 ? std::min<size_t>(b.size(), 4096) : b.size();
+    for (int k = 0; k < 6; ++k) b[rng.below(span)] = static_cast<char>(rng.below(256));
+    std::string path = dir + "/x.h5";
+    write_file_bytes(path, b);
+    ValidationReport rep = validate_store(path, o);
     unreadable += !rep.readable;
     invalid += rep.readable && !rep.ok();
   }

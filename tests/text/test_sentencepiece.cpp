@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <unistd.h>
 
 #include "prospect/core/error.h"
@@ -116,6 +117,45 @@ TEST(SentencePiece, PlainTemplate) {
   EXPECT_EQ(std::count(ids.begin(), ids.end(), t.end_of_turn), 1);
   EXPECT_EQ(tok->decode(t.header(Role::User)), "User:");  // SentencePiece drops the trailing space
   EXPECT_THROW(make_chat_template("llama3", *tok), UsageError);
+}
+
+// A damaged .model (cut short, or bytes changed): loading is an Error naming the file, or gives a
+// model that still encodes and decodes; never a crash.
+TEST(SentencePiece, DamagedModelsNeverCrash) {
+  std::string bytes;
+  {
+    std::ifstream in(tiny_sp_model(), std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(bytes.size(), 100u);
+  std::string bad = std::string(PROSPECT_BINARY_DIR) + "/test_text_damaged_" + std::to_string(getpid()) + ".model";
+  std::mt19937 gen(5);
+  int refused = 0, loaded = 0;
+  for (int t = 0; t < 60; ++t) {
+    std::string b = bytes;
+    if (t % 3 == 0)
+      b.resize(gen() % b.size());
+    else
+      for (int k = 0; k < 4; ++k) b[gen() % b.size()] = static_cast<char>(gen() & 0xff);
+    std::ofstream(bad, std::ios::binary | std::ios::trunc) << b;
+    std::unique_ptr<Tokenizer> tok;
+    try {
+      tok = load_tokenizer(bad);
+    } catch (const Error& e) {
+      ++refused;
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+      continue;
+    }
+    ++loaded;
+    try {
+      Encoding e = tok->encode("cut the onion<|eot|> zebra");
+      tok->decode(e.ids);
+    } catch (const Error&) {
+    }
+  }
+  std::remove(bad.c_str());
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ(refused + loaded, 60);
 }
 
 TEST(SentencePiece, MissingModelNamesPath) {

@@ -2,6 +2,15 @@
 // call throws prospect::Error naming the file, the object and HDF5's innermost error message.
 // The Debian HDF5 build is not thread-safe: callers that share the library between threads hold
 // hdf5_mutex() around their calls (the store does).
+//
+// Files come from users and may be damaged. What the helpers promise for a file opened with
+// open_read: no read allocates more than the file could hold (a damaged dataspace is an error, not a
+// terabyte allocation), and HDF5 never writes more into our buffers than we sized them for (scalar
+// attributes are checked to be scalar). Files written by create() use HDF5's newest format, whose
+// metadata blocks all carry checksums, and the helpers write datasets with Fletcher32 checksums, so
+// damage there is a read error rather than garbage. What stays out of reach is HDF5's parsing of an
+// older file's unchecked metadata and of variable-length data (the global heap): a crafted or
+// damaged file can still crash the library there (see validate.h for how `validate` copes).
 #pragma once
 #include <hdf5.h>
 
@@ -58,8 +67,9 @@ void check_status(herr_t status, const std::string& what);
 
 struct File : Handle {
   std::string path;
+  uint64_t bytes = 0;  // the file's size at open_read (0 for files being written): bounds every read
   File() = default;
-  File(hid_t id, std::string p) : Handle(id, H5Fclose), path(std::move(p)) {}
+  File(hid_t id, std::string p, uint64_t size = 0) : Handle(id, H5Fclose), path(std::move(p)), bytes(size) {}
 };
 struct Dataset : Handle {
   std::string name;
@@ -84,27 +94,40 @@ struct Attribute : Handle {
 };
 
 // Files. open_read: read-only; errors say whether the path is missing, not HDF5, or unreadable.
-File open_read(const std::string& path, size_t chunk_cache_bytes = 0);
-File create(const std::string& path);  // truncates
+File open_read(const std::string& path);
+// Truncates. The HDF5 1.10 file format: checksummed superblock, object headers and chunk indexes.
+File create(const std::string& path);
 
 // Datasets.
 bool exists(const File& f, const std::string& name);
 Dataset open_dataset(const File& f, const std::string& name, size_t chunk_cache_bytes = 0);
 std::vector<hsize_t> shape(const Dataset& d, const File& f);
 Type file_type(const Dataset& d);
+// The most bytes of data dataset d of file f can hold: the file's size, or 1032 times that when one
+// of its filters may compress (deflate's highest ratio). Throws when f.bytes is unknown (0).
+uint64_t max_data_bytes(const File& f, const Dataset& d);
 
 // The 16-bit IEEE float type (as numpy/h5py write float16), little-endian.
 Type float16_type();
 Type vlen_utf8_type();
 
-// Whole-dataset helpers for small 1-D datasets.
+// Whole-dataset helpers for small 1-D datasets. The readers check rank, type class and size (against
+// max_data_bytes) before they allocate.
 std::vector<int64_t> read_int64(const File& f, const std::string& name);
+std::string read_bytes(const File& f, const std::string& name);  // 1-byte integers
+// Variable-length or fixed-length strings. Variable-length strings live in HDF5's global heap, which
+// the library reads without bounds checks: only for files already trusted (store version 1).
 std::vector<std::string> read_strings(const File& f, const std::string& name);
+// Written chunked, with Fletcher32 checksums.
 void write_int64(const File& f, const std::string& name, const std::vector<int64_t>& v);
+void write_bytes(const File& f, const std::string& name, const std::string& bytes);
+// Variable-length UTF-8 strings, as store version 1 kept its texts (tests make old stores with it).
 void write_strings(const File& f, const std::string& name, const std::vector<std::string>& v);
 
-// Attributes on the root group ("/").
+// Attributes on the root group ("/"). Readers check the attribute holds one value.
 bool has_attr(const File& f, const std::string& name);
+// Strings are written fixed-length (null-padded UTF-8, kept in the object header: no global heap);
+// attr_string reads fixed- and variable-length strings.
 void set_attr(const File& f, const std::string& name, const std::string& value);
 void set_attr(const File& f, const std::string& name, int64_t value);
 void set_attr(const File& f, const std::string& name, double value);

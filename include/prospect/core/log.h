@@ -9,5 +9,8 @@ namespace prospect {
 
 void init_logging(int rank, bool all_ranks = false, const std::string& file = "");
 void set_log_file(const std::string& file);  // adds a file sink to the current logger
+// The rank the launcher gave this process (OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK, SLURM_PROCID),
+// 0 when started alone: for lines logged before a communicator exists.
+int launcher_rank();
 
 }  // namespace prospect

@@ -1,10 +1,15 @@
-// The embedding store of SPEC §2.2: one HDF5 file per split.
-//   /embeddings    [N, D] float16 | float32, chunked by rows (kChunkRows x D)
-//   /clip_offsets  [C+1] int64: rows of clip c are clip_offsets[c] .. clip_offsets[c+1]-1
-//   /clips         [C] vlen UTF-8: one clip's JSON each
-//   /clip_video    [C] int64: index into /video_uids (the unit of sharding)
-//   /video_uids    [V] vlen UTF-8
-//   attributes on /: format="prospect-store", version=1, embedding_dim, fps, feature_model
+// The embedding store of SPEC §2.2: one HDF5 file per split. Version 2 (written here):
+//   /embeddings         [N, D] float16 | float32, chunked by rows (kChunkRows x D), no filters
+//   /clip_offsets       [C+1] int64: rows of clip c are clip_offsets[c] .. clip_offsets[c+1]-1
+//   /clip_video         [C] int64: index into the video uids (the unit of sharding)
+//   /clip_json          [B] uint8: every clip's JSON (UTF-8), one after another
+//   /clip_json_offsets  [C+1] int64: clip c's JSON is bytes clip_json_offsets[c] .. clip_json_offsets[c+1]-1
+//   /video_uid_text     [U] uint8 and /video_uid_offsets [V+1] int64: the video uids, the same way
+//   attributes on /: format="prospect-store", version=2, embedding_dim, fps, feature_model
+// Every dataset but /embeddings is chunked with Fletcher32 checksums, strings are fixed-length, and the
+// file uses HDF5's checksummed 1.10 format: damage is a read error, never garbage or a crash (version
+// 1 kept texts as variable-length strings, which HDF5 reads from its global heap unchecked).
+// Version 1 (/clips and /video_uids as variable-length UTF-8 strings) is still read.
 // Row of frame f of clip c = clip_offsets[c] + f - start_frame_idx. No torch here: frames come back as
 // float32 in a caller buffer or a std::vector<float>.
 #pragma once
@@ -15,17 +20,16 @@
 
 #include "prospect/core/hdf5.h"
 #include "prospect/data/clip.h"
+#include "prospect/data/half.h"
 
 namespace prospect {
 
 inline constexpr const char* kStoreFormat = "prospect-store";
-inline constexpr int64_t kStoreVersion = 1;
+inline constexpr int64_t kStoreVersion = 2;       // what StoreWriter writes
+inline constexpr int64_t kOldestStoreVersion = 1;  // the oldest Store reads
 inline constexpr int64_t kChunkRows = 256;
 
-// IEEE binary16 <-> float32 (round to nearest even; inf/nan kept).
-uint16_t float_to_half(float f);
-float half_to_float(uint16_t h);
-void half_to_float(const uint16_t* in, float* out, size_t n);  // F16C where the CPU has it
+class DirectReader;  // store_direct.h
 
 struct StoreInfo {
   std::string path;
@@ -86,9 +90,10 @@ class Store {
   double fps() const { return info_.fps; }
 
   const std::string& clip_json(int64_t c) const;    // the stored text
-  Clip clip(int64_t c) const;                       // parsed (throws naming the store and clip index)
+  Clip clip(int64_t c) const;                       // parsed (throws naming the store, clip index and video)
   std::vector<Clip> clips() const;                  // every clip parsed
   int64_t clip_video(int64_t c) const;              // index into video_uids()
+  const std::string& clip_video_uid(int64_t c) const { return video_uids_[clip_video(c)]; }
   const std::vector<std::string>& video_uids() const { return video_uids_; }
   const std::vector<int64_t>& clip_offsets() const { return offsets_; }
   int64_t clip_rows(int64_t c) const { return offsets_.at(c + 1) - offsets_.at(c); }
@@ -101,24 +106,20 @@ class Store {
   std::vector<float> read_frames(int64_t c, int64_t first, int64_t last) const;
   // Rows [row0, row0 + n) of /embeddings.
   void read_rows(int64_t row0, int64_t n, float* out) const;
-  // True when rows are read straight from the file (uncompressed little-endian chunks; see store.cpp).
-  bool direct_reads() const { return fd_ >= 0; }
+  // True when rows are read straight from the file (uncompressed little-endian chunks; store_direct.h).
+  bool direct_reads() const { return direct_ != nullptr; }
 
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
  private:
-  bool read_rows_direct(int64_t row0, int64_t n, void* raw) const;
-  int64_t chunk_address(int64_t chunk) const;  // -1 when the chunk cannot be read directly
   StoreInfo info_;
   h5::File file_;
   h5::Dataset emb_;
   std::vector<int64_t> offsets_, clip_video_;
   std::vector<std::string> clips_, video_uids_;
-  int fd_ = -1;                               // the file, for direct reads
-  int64_t chunk_rows_ = 0;
-  mutable std::vector<int64_t> chunk_addr_;   // per chunk: file offset; -2 unknown yet, -1 not direct
+  std::unique_ptr<DirectReader> direct_;  // null: rows come through H5Dread
 };
 
 }  // namespace prospect

@@ -1,6 +1,12 @@
 // Store validation (SPEC §2.2): every problem named by clip id, turn, field, expected vs found.
 // Warnings keep a store usable; any error makes it invalid (prospect_data validate exits 1, training
 // refuses it unless data.skip_invalid, which skips the clips listed in bad_clips).
+//
+// The file itself is untrusted. The store reads only sizes it has checked (store.h, core/hdf5.h),
+// and version 2 stores are checksummed throughout, but HDF5's own parsing of a damaged file can still
+// crash or loop inside the library, above all on version 1 stores (variable-length strings). With
+// `isolate`, the checks run in a child process (core/child.h): a crash or a stall there becomes one
+// file-level error naming the file, after the problems found up to then.
 #pragma once
 #include <cstdint>
 #include <set>
@@ -21,9 +27,11 @@ struct Problem {
   std::string field;     // e.g. "end_frame", "embedding_dim", "rows", "transition", "json"
   std::string expected, found;
   std::string message;   // what is wrong, in words
+  std::string video_uid;  // the clip's video (from the store's index) when clip_id is unknown
 };
 
 // "error: train.h5: clip v1:0 turn 3: end_frame: expected 0..99, found 120: turn frame outside the clip"
+// "error: train.h5: clip #4 of video v7: json: expected a clip object, found invalid JSON: ..."
 std::string format_problem(const Problem& p, const std::string& path = "");
 
 struct ValidationReport {
@@ -38,6 +46,8 @@ struct ValidationReport {
 struct ValidateOptions {
   int64_t expected_dim = 0;  // model.feature_dim from a config (0: not checked)
   bool check_values = true;  // read every row for NaN/Inf
+  bool isolate = false;      // run the checks in a child process (see above; never in an MPI process)
+  double stall_timeout_s = 120;  // isolated: a child silent this long (no clip finished) is killed
 };
 
 // Never throws for bad data: every defect becomes a Problem.
