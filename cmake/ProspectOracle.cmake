@@ -1,0 +1,34 @@
+# Oracle tests: our C++ against the Python reference implementations (sentence-transformers,
+# pycocoevalcap, scipy, ...) run from a virtual environment. Never run-time dependencies of the
+# programs. PROSPECT_PYTHON is that environment's interpreter; without it no oracle test exists.
+# The tests read nothing outside the repository, the build folder and that environment (no network:
+# HF_HUB_OFFLINE=1, TRANSFORMERS_OFFLINE=1); the jars of pycocoevalcap are found through it.
+set(PROSPECT_PYTHON "" CACHE FILEPATH "Python of the oracle virtual environment (empty: no oracle tests)")
+if(PROSPECT_PYTHON)
+  if(NOT EXISTS "${PROSPECT_PYTHON}")
+    message(FATAL_ERROR "PROSPECT_PYTHON=${PROSPECT_PYTHON} does not exist")
+  endif()
+  message(STATUS "prospect: oracle tests ON (python: ${PROSPECT_PYTHON})")
+else()
+  message(STATUS "prospect: oracle tests OFF (set -DPROSPECT_PYTHON=<venv>/bin/python to enable)")
+endif()
+
+# prospect_oracle_test(<name> SCRIPT file.py [ARGS ...] [DEPENDS target ...] [TIMEOUT s] [RESOURCE_LOCK r])
+# Runs `PROSPECT_PYTHON <this folder>/file.py ARGS` in the build folder, label "oracle".
+function(prospect_oracle_test name)
+  if(NOT PROSPECT_PYTHON)
+    return()
+  endif()
+  cmake_parse_arguments(T "" "SCRIPT;TIMEOUT;RESOURCE_LOCK" "ARGS;DEPENDS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 900)
+  endif()
+  add_test(NAME ${name}
+    COMMAND ${PROSPECT_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/${T_SCRIPT} ${T_ARGS}
+    WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(${name} PROPERTIES LABELS oracle TIMEOUT ${T_TIMEOUT}
+    ENVIRONMENT "HF_HUB_OFFLINE=1;TRANSFORMERS_OFFLINE=1;PYTHONDONTWRITEBYTECODE=1;PROSPECT_SOURCE_DIR=${CMAKE_SOURCE_DIR};PROSPECT_BINARY_DIR=${CMAKE_BINARY_DIR}")
+  if(T_RESOURCE_LOCK)
+    set_tests_properties(${name} PROPERTIES RESOURCE_LOCK ${T_RESOURCE_LOCK})
+  endif()
+endfunction()
