@@ -13,13 +13,15 @@ else()
   message(STATUS "prospect: oracle tests OFF (set -DPROSPECT_PYTHON=<venv>/bin/python to enable)")
 endif()
 
-# prospect_oracle_test(<name> SCRIPT file.py [ARGS ...] [DEPENDS target ...] [TIMEOUT s] [RESOURCE_LOCK r])
-# Runs `PROSPECT_PYTHON <this folder>/file.py ARGS` in the build folder, label "oracle".
+# prospect_oracle_test(<name> SCRIPT file.py [ARGS ...] [TIMEOUT s] [RESOURCE_LOCK r]
+#                      [FIXTURES_SETUP f ...] [FIXTURES_REQUIRED f ...])
+# Runs `PROSPECT_PYTHON <this folder>/file.py ARGS` in the build folder, label "oracle". Programs the
+# script runs are passed in ARGS as $<TARGET_FILE:...> (built with the tests).
 function(prospect_oracle_test name)
   if(NOT PROSPECT_PYTHON)
     return()
   endif()
-  cmake_parse_arguments(T "" "SCRIPT;TIMEOUT;RESOURCE_LOCK" "ARGS;DEPENDS" ${ARGN})
+  cmake_parse_arguments(T "" "SCRIPT;TIMEOUT;RESOURCE_LOCK" "ARGS;FIXTURES_SETUP;FIXTURES_REQUIRED" ${ARGN})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 900)
   endif()
@@ -28,6 +30,11 @@ function(prospect_oracle_test name)
     WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
   set_tests_properties(${name} PROPERTIES LABELS oracle TIMEOUT ${T_TIMEOUT}
     ENVIRONMENT "HF_HUB_OFFLINE=1;TRANSFORMERS_OFFLINE=1;PYTHONDONTWRITEBYTECODE=1;PROSPECT_SOURCE_DIR=${CMAKE_SOURCE_DIR};PROSPECT_BINARY_DIR=${CMAKE_BINARY_DIR}")
+  foreach(kind FIXTURES_SETUP FIXTURES_REQUIRED)
+    if(T_${kind})
+      set_tests_properties(${name} PROPERTIES ${kind} "${T_${kind}}")
+    endif()
+  endforeach()
   if(T_RESOURCE_LOCK)
     set_tests_properties(${name} PROPERTIES RESOURCE_LOCK ${T_RESOURCE_LOCK})
   endif()
