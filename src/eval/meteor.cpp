@@ -72,9 +72,9 @@ MeteorScorer::MeteorScorer(const std::string& jar, const std::string& java, doub
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sin) != 0 ||
       ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sout) != 0)
     fail("METEOR: socketpair: {}", std::strerror(errno));
-  char tmpl[] = "/tmp/prospect_meteor_err_XXXXXX";
-  int err_fd = ::mkstemp(tmpl);
-  if (err_fd < 0) fail("METEOR: cannot create a file for its standard error in /tmp: {}", std::strerror(errno));
+  std::string tmpl = (std::filesystem::temp_directory_path() / "prospect_meteor_err_XXXXXX").string();
+  int err_fd = ::mkstemp(tmpl.data());
+  if (err_fd < 0) fail("METEOR: cannot create a file for its standard error ({}): {}", tmpl, std::strerror(errno));
   err_path_ = tmpl;
 
   posix_spawn_file_actions_t fa;

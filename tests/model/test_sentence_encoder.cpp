@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "model_test_util.h"
+#include "tiny_sentence_encoder.h"
 #include "prospect/core/error.h"
 #include "prospect/model/safetensors.h"
 #include "prospect/model/sentence_encoder.h"
@@ -13,42 +14,13 @@ using namespace prospect;
 
 namespace {
 
-void write(const std::filesystem::path& p, const std::string& text) {
-  std::filesystem::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
-
-// A 2-layer BERT (hidden 8, 2 heads) with random weights, mean pooling and Normalize.
 std::filesystem::path tiny_bert(const std::string& name, const std::string& pooling_mode = "pooling_mode_mean_tokens") {
   auto d = test::temp_dir(name);
-  write(d / "config.json", R"({"model_type":"bert","vocab_size":20,"hidden_size":8,"num_hidden_layers":2,
-      "num_attention_heads":2,"intermediate_size":16,"max_position_embeddings":16,"type_vocab_size":2,
-      "layer_norm_eps":1e-12,"hidden_act":"gelu"})");
-  write(d / "modules.json", R"([{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
-      {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
-      {"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}])");
-  write(d / "1_Pooling" / "config.json", "{\"word_embedding_dimension\":8,\"" + pooling_mode + "\":true}");
-  write(d / "sentence_bert_config.json", R"({"max_seq_length":16,"do_lower_case":false})");
-  at::manual_seed(3);
-  NamedTensors t = {{"embeddings.word_embeddings.weight", at::randn({20, 8})},
-                    {"embeddings.position_embeddings.weight", at::randn({16, 8})},
-                    {"embeddings.token_type_embeddings.weight", at::randn({2, 8})},
-                    {"embeddings.LayerNorm.weight", at::ones({8})},
-                    {"embeddings.LayerNorm.bias", at::zeros({8})}};
-  for (int l = 0; l < 2; ++l) {
-    std::string p = "encoder.layer." + std::to_string(l) + ".";
-    for (const char* m : {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"})
-      t.push_back({p + m + ".weight", at::randn({8, 8})}), t.push_back({p + m + ".bias", at::randn({8})});
-    t.push_back({p + "intermediate.dense.weight", at::randn({16, 8})});
-    t.push_back({p + "intermediate.dense.bias", at::randn({16})});
-    t.push_back({p + "output.dense.weight", at::randn({8, 16})});
-    t.push_back({p + "output.dense.bias", at::randn({8})});
-    for (const char* m : {"attention.output.LayerNorm", "output.LayerNorm"})
-      t.push_back({p + m + ".weight", at::ones({8})}), t.push_back({p + m + ".bias", at::zeros({8})});
-  }
-  save_safetensors_dir(d.string(), t);
+  test::write_tiny_bert(d, pooling_mode);
   return d;
 }
+
+void write(const std::filesystem::path& p, const std::string& text) { test::write_text(p, text); }
 
 }  // namespace
 
