@@ -56,7 +56,8 @@ def main():
     for name, folder in (("all-MiniLM-L6-v2", MINILM), ("tiny MPNet", a.mpnet)):
         st = SentenceTransformer(folder, device="cpu")
         want = st.encode(texts, batch_size=32, convert_to_numpy=True)
-        out = tool([a.tool, "embed", folder], "".join(json.dumps(t) + "\n" for t in texts))
+        # batches of 16 (padding to a 256-token text costs batch x 256^2 per attention map)
+        out = tool([a.tool, "embed", folder, "16"], "".join(json.dumps(t) + "\n" for t in texts))
         got = np.array([json.loads(l) for l in out.splitlines()], dtype=np.float32)
         diff = np.abs(want - got).max(axis=1) if got.shape == want.shape else None
         if diff is None:

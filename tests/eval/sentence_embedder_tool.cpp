@@ -1,7 +1,9 @@
 // For the oracle test (oracle_sentence_encoder.py):
-//   sentence_embedder_tool embed DIR < texts.jsonl   one JSON list of floats per text (one batch)
+//   sentence_embedder_tool embed DIR [BATCH] < texts.jsonl   one JSON list of floats per text
+//                                                  (batches of BATCH texts; default: one batch)
 //   sentence_embedder_tool cos DIR < pair.json       {"gen": [...], "ref": [...]} -> cosines, row-major
 //   sentence_embedder_tool buckets N B               MPNet's [N, N] relative buckets with B buckets
+#include <algorithm>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -19,7 +21,8 @@ int main(int argc, char** argv) {
       std::cout << nlohmann::json(v).dump() << "\n";
       return 0;
     }
-    if (argc != 3 || (mode != "embed" && mode != "cos")) prospect::usage_fail("usage: sentence_embedder_tool embed|cos DIR");
+    if (argc < 3 || argc > 4 || (mode != "embed" && mode != "cos"))
+      prospect::usage_fail("usage: sentence_embedder_tool embed DIR [BATCH] | cos DIR");
     prospect::eval::SentenceEmbedder emb(argv[2]);
     if (mode == "cos") {
       std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
@@ -31,10 +34,14 @@ int main(int argc, char** argv) {
     std::vector<std::string> texts;
     std::string line;
     while (std::getline(std::cin, line)) texts.push_back(nlohmann::json::parse(line).get<std::string>());
-    at::Tensor e = emb.embed(texts).contiguous();
-    for (int64_t i = 0; i < e.size(0); ++i) {
-      std::vector<float> row(e[i].data_ptr<float>(), e[i].data_ptr<float>() + e.size(1));
-      std::cout << nlohmann::json(row).dump() << "\n";
+    const size_t batch = argc == 4 ? std::stoul(argv[3]) : std::max<size_t>(texts.size(), 1);
+    for (size_t start = 0; start < texts.size(); start += batch) {
+      std::vector<std::string> part(texts.begin() + start, texts.begin() + std::min(texts.size(), start + batch));
+      at::Tensor e = emb.embed(part).contiguous();
+      for (int64_t i = 0; i < e.size(0); ++i) {
+        std::vector<float> row(e[i].data_ptr<float>(), e[i].data_ptr<float>() + e.size(1));
+        std::cout << nlohmann::json(row).dump() << "\n";
+      }
     }
     return 0;
   });
