@@ -1,5 +1,6 @@
 // For the oracle test (oracle_meteor.py): METEOR of pairs through our MeteorScorer.
-//   meteor_tool JAR < {"refs": [...], "hyps": [...]}   prints the corpus score (%.17g)
+//   meteor_tool JAR < [{"refs": [...], "hyps": [...]}, ...]   prints each corpus' score (%.17g), one a line
+// (one METEOR process for all: it takes about 10 s to start)
 // Exit 2 when the jar is unusable (as prospect_eval with eval.meteor_jar).
 #include <cstdio>
 #include <iostream>
@@ -14,9 +15,10 @@ int main(int argc, char** argv) {
     if (argc != 2) prospect::usage_fail("usage: meteor_tool JAR < pairs.json");
     prospect::eval::MeteorScorer m(argv[1]);
     std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-    auto j = nlohmann::json::parse(text);
-    double s = m.score(j.at("refs").get<std::vector<std::string>>(), j.at("hyps").get<std::vector<std::string>>());
-    std::printf("%.17g\n", s);
+    for (const auto& j : nlohmann::json::parse(text)) {
+      double s = m.score(j.at("refs").get<std::vector<std::string>>(), j.at("hyps").get<std::vector<std::string>>());
+      std::printf("%.17g\n", s);
+    }
     return 0;
   });
 }

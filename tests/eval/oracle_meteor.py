@@ -23,11 +23,12 @@ def sentence(rng):
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 16)))
 
 
-def ours(tool, refs, hyps):
-    r = subprocess.run([tool, JAR], input=json.dumps({"refs": refs, "hyps": hyps}).encode(), capture_output=True)
+def ours(tool, corpora):
+    data = [{"refs": [r for r, _ in c], "hyps": [h for _, h in c]} for c in corpora]
+    r = subprocess.run([tool, JAR], input=json.dumps(data).encode(), capture_output=True)
     if r.returncode != 0:
         sys.exit(f"meteor_tool: exit {r.returncode}: {r.stderr.decode()[-2000:]}")
-    return float(r.stdout)
+    return [float(x) for x in r.stdout.split()]
 
 
 def main():
@@ -49,11 +50,12 @@ def main():
     corpora.append([("a man is riding a horse", "a man rides a horse"), ("the cat", "a dog")])
     meteor = Meteor()
     failures = 0
+    got_all = ours(a.tool, corpora)
     for k, c in enumerate(corpora):
         gts = {i: [r] for i, (r, _) in enumerate(c)}
         res = {i: [h] for i, (_, h) in enumerate(c)}
         want, _ = meteor.compute_score(gts, res)
-        got = ours(a.tool, [r for r, _ in c], [h for _, h in c])
+        got = got_all[k]
         print(f"corpus {k} ({len(c)} pairs): pycocoevalcap {want!r}, ours {got!r}")
         failures += want != got
     os.makedirs(a.work, exist_ok=True)
@@ -61,7 +63,7 @@ def main():
     with open(fake, "w") as f:
         f.write("not a jar\n")
     for bad in (fake, os.path.join(a.work, "missing.jar")):
-        r = subprocess.run([a.tool, bad], input=b'{"refs": ["a"], "hyps": ["a"]}', capture_output=True)
+        r = subprocess.run([a.tool, bad], input=b'[{"refs": ["a"], "hyps": ["a"]}]', capture_output=True)
         print(f"{os.path.basename(bad)}: exit {r.returncode}: {r.stderr.decode().strip()[:200]}")
         failures += r.returncode != 2
     return 1 if failures else 0

@@ -56,12 +56,14 @@ def main():
         corpora.append((refs, hyps))
     meteor = Meteor()
     failures = 0
+    data = [{"refs": refs, "hyps": hyps} for refs, hyps in corpora]
+    r = subprocess.run([a.tool, JAR], input=json.dumps(data).encode(), capture_output=True)
+    if r.returncode != 0:
+        sys.exit(f"proassist_text_tool: exit {r.returncode}: {r.stderr.decode()[-2000:]}")
+    got_all = json.loads(r.stdout)
     for k, (refs, hyps) in enumerate(corpora):
         want = nlgeval(refs, hyps, meteor)
-        r = subprocess.run([a.tool, JAR], input=json.dumps({"refs": refs, "hyps": hyps}).encode(), capture_output=True)
-        if r.returncode != 0:
-            sys.exit(f"proassist_text_tool: exit {r.returncode}: {r.stderr.decode()[-2000:]}")
-        got = json.loads(r.stdout)
+        got = got_all[k]
         for key, v in want.items():
             ok = got[key] == v if key == "METEOR" else abs(got[key] - v) <= 1e-12 * max(1.0, abs(v))
             print(f"corpus {k} ({len(refs)} pairs) {key}: NLGEval {v!r}, ours {got[key]!r}{'' if ok else '  DIFFERENT'}")
