@@ -106,12 +106,16 @@ MeteorScorer::MeteorScorer(const std::string& jar, const std::string& java, doub
     double s = score({"open the lid"}, {"open the lid"});
     if (!(s > 0.9)) die("answers a METEOR of " + std::to_string(s) + " for two equal sentences");
   } catch (const Error& e) {
+    close_all();  // no destructor runs for an object whose constructor throws
     throw UsageError(fmt::format("eval.meteor_jar={}: not a working METEOR 1.5: {}", jar, e.what()));
   }
 }
 
-MeteorScorer::~MeteorScorer() {
+MeteorScorer::~MeteorScorer() { close_all(); }
+
+void MeteorScorer::close_all() {
   if (in_ >= 0) ::close(in_);
+  in_ = -1;
   if (pid_ > 0) {
     // EOF on its stdin ends it; give it a moment, then make sure.
     int status = 0;
@@ -124,6 +128,9 @@ MeteorScorer::~MeteorScorer() {
   }
   if (out_ >= 0) ::close(out_);
   if (!err_path_.empty()) ::unlink(err_path_.c_str());
+  in_ = out_ = -1;
+  pid_ = -1;
+  err_path_.clear();
 }
 
 std::string MeteorScorer::stderr_tail() const {

@@ -33,6 +33,7 @@ class MeteorScorer {
   void write_all(const std::string& bytes);
   [[noreturn]] void die(const std::string& what);
   std::string stderr_tail() const;
+  void close_all();  // ends the process (EOF, then SIGKILL after 1 s), closes, removes the stderr file
 
   std::string jar_;
   double timeout_s_;
