@@ -26,7 +26,8 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev
   libsentencepiece-dev sentencepiece
-  libonig-dev
+  libonig-dev libutf8proc-dev
+  default-jre-headless
   python3-torch python3-h5py python3-numpy python3-matplotlib python3-venv
   slurm-wlm munge
 )
