@@ -7,18 +7,13 @@
 
 #include "prospect/core/error.h"
 #include "prospect/eval/meteor.h"
+#include "test_util.h"
 
 using prospect::UsageError;
 using prospect::eval::MeteorScorer;
+using prospect::test::fresh_dir;
 
 namespace {
-
-std::filesystem::path temp_dir(const std::string& name) {
-  auto d = std::filesystem::path(PROSPECT_BINARY_DIR) / "test_tmp" / "eval" / name;
-  std::filesystem::remove_all(d);
-  std::filesystem::create_directories(d);
-  return d;
-}
 
 std::string usage_message(const std::string& jar, const std::string& java = "java") {
   try {
@@ -32,7 +27,7 @@ std::string usage_message(const std::string& jar, const std::string& java = "jav
 }  // namespace
 
 TEST(Meteor, MissingJarIsAUsageError) {
-  auto d = temp_dir("meteor_missing");
+  std::filesystem::path d = fresh_dir("eval_meteor_missing");
   std::string msg = usage_message((d / "meteor-1.5.jar").string());
   EXPECT_NE(msg.find("meteor-1.5.jar"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not a readable file"), std::string::npos) << msg;
@@ -40,7 +35,7 @@ TEST(Meteor, MissingJarIsAUsageError) {
 }
 
 TEST(Meteor, NoJavaIsAUsageError) {
-  auto d = temp_dir("meteor_nojava");
+  std::filesystem::path d = fresh_dir("eval_meteor_nojava");
   std::ofstream(d / "meteor-1.5.jar") << "x";
   std::string msg = usage_message((d / "meteor-1.5.jar").string(), (d / "no-such-java").string());
   EXPECT_NE(msg.find("cannot start"), std::string::npos) << msg;
@@ -48,7 +43,7 @@ TEST(Meteor, NoJavaIsAUsageError) {
 
 TEST(Meteor, NotAJarIsAUsageError) {
   // With Java: it refuses the file and ends; without Java: it cannot start. A usage error either way.
-  auto d = temp_dir("meteor_notajar");
+  std::filesystem::path d = fresh_dir("eval_meteor_notajar");
   std::ofstream(d / "meteor-1.5.jar") << "not a jar\n";
   std::string msg = usage_message((d / "meteor-1.5.jar").string());
   EXPECT_NE(msg.find("meteor-1.5.jar"), std::string::npos) << msg;

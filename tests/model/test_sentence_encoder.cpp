@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "model_test_util.h"
+#include "test_util.h"
 #include "tiny_sentence_encoder.h"
 #include "prospect/core/error.h"
 #include "prospect/model/safetensors.h"
@@ -15,7 +15,7 @@ using namespace prospect;
 namespace {
 
 std::filesystem::path tiny_bert(const std::string& name, const std::string& pooling_mode = "pooling_mode_mean_tokens") {
-  auto d = test::temp_dir(name);
+  std::filesystem::path d = test::fresh_dir("model_" + name);
   test::write_tiny_bert(d, pooling_mode);
   return d;
 }
@@ -48,7 +48,7 @@ TEST(SentenceEncoder, RejectsWhatItCannotRun) {
   auto no_modules = tiny_bert("enc_missing");
   std::filesystem::remove(no_modules / "modules.json");
   EXPECT_THROW(SentenceEncoder(no_modules.string()), Error);
-  EXPECT_THROW(SentenceEncoder(test::temp_dir("enc_empty").string()), Error);
+  EXPECT_THROW(SentenceEncoder(test::fresh_dir("model_enc_empty")), Error);
 }
 
 TEST(SentenceEncoder, RelativeBucketsAsT5) {
