@@ -1,6 +1,7 @@
 // dtype sizes, the single-process communicator, and the run-time choice of backend.
 #include "prospect/distributed/communicator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <spdlog/spdlog.h>
 
@@ -86,6 +87,13 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool
     return make_nccl_communicator(std::move(mpi), local, timeout_s);
   }
   return make_mpi_communicator(timeout_s);
+}
+
+int node_local_rank(const Communicator& comm) {
+  if (comm.backend() == "mpi" || comm.backend() == "nccl") return mpi_local_rank();
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"})
+    if (const char* s = std::getenv(v)) return std::max(0, std::atoi(s));
+  return 0;
 }
 
 }  // namespace prospect

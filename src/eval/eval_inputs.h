@@ -9,6 +9,7 @@
 #include "prospect/data/store.h"
 #include "prospect/distributed/communicator.h"
 #include "prospect/eval/evaluate.h"
+#include "prospect/model/device.h"
 #include "prospect/model/dst_model.h"
 #include "prospect/seq/format.h"
 #include "prospect/text/chat_template.h"
@@ -16,16 +17,18 @@
 
 namespace prospect::eval {
 
-// The store of the split, the checkpoint's model (checked against the store and the tokenizer), the
-// tokenizer, the template and the sequence options.
+// The store of the split, the checkpoint's model (checked against the store and the tokenizer) on the
+// device of model.device / model.dtype (model/device.h; each rank logs its own), the tokenizer, the
+// template and the sequence options. A collective: every rank calls it.
 struct EvalInputs {
   std::unique_ptr<Store> store;
-  DSTProActLlama model{nullptr};
+  ComputeDevice dev;
+  DSTProActLlama model{nullptr};  // on dev.device; forwards run under AutocastGuard(dev)
   std::unique_ptr<Tokenizer> tok;
   ChatTemplate tmpl;
   SeqOptions opt;
 };
-std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s);
+std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s, Communicator& comm);
 
 // Runs body(c) on this rank's clips (round-robin by clip index). An error on one rank ends the job at
 // once: the others would otherwise wait for it in the gather until the timeout.

@@ -97,12 +97,17 @@ StreamClip stream_input(const Clip& clip, const std::vector<float>& rows, int64_
 
 }  // namespace
 
-std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s) {
+std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s, Communicator& comm) {
   const Config& cfg = s.cfg;
   if (cfg.train.threads > 0) at::set_num_threads(cfg.train.threads);
   auto o = std::make_unique<EvalInputs>();
+  o->dev = select_device(cfg.model, node_local_rank(comm));  // before the first CUDA allocation
+  std::vector<std::string> devices = comm.gather_bytes(o->dev.name, 0);
+  for (size_t r = 0; r < devices.size(); ++r)
+    spdlog::info("rank {} runs on {}{}", r, devices[r], o->dev.bf16 ? " (bf16 autocast)" : "");
   o->store = std::make_unique<Store>(s.store_path);
   o->model = load_checkpoint_model(s.checkpoint);
+  o->model->to(o->dev.device);
   o->model->eval();
   if (o->model->feature_dim != o->store->embedding_dim())
     fail("split '{}' ({}): frame embeddings have dimension {}, but the model of {} takes {} (model.feature_dim)",
@@ -118,7 +123,8 @@ std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s) {
 
 std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm) {
   const Config& cfg = s.cfg;
-  auto in = open_eval_inputs(s);
+  auto in = open_eval_inputs(s, comm);
+  AutocastGuard autocast(in->dev);
   Store& store = *in->store;
   const ChatTemplate& tmpl = in->tmpl;
   const SeqOptions& opt = in->opt;

@@ -127,11 +127,12 @@ nlohmann::ordered_json choice_json(const std::optional<ThresholdChoice>& c) {
 
 nlohmann::ordered_json evaluate_teacher_forced(const EvalSetup& s, Communicator& comm, bool sweep) {
   const Config& cfg = s.cfg;
-  auto in = open_eval_inputs(s);
+  auto in = open_eval_inputs(s, comm);
   Store& store = *in->store;
   DSTProActLlama& model = in->model;
   torch::NoGradGuard ng;
-  const at::Device device = model->lm_head_weight().device();
+  AutocastGuard autocast(in->dev);
+  const at::Device device = in->dev.device;
   std::vector<TeacherForcedClip> mine;
   for_my_clips(comm, store.num_clips(), [&](int64_t c) {
     Clip clip = store.clip(c);

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "prospect/core/error.h"
+
 namespace prospect::eval {
 
 namespace {
@@ -11,7 +13,7 @@ namespace {
 // sigmoid(logit) > threshold against the labels set at the decision positions
 void add_decisions(const at::Tensor& logits, const at::Tensor& labels, const at::Tensor& index, double threshold,
                    DecisionCounts* out) {
-  at::Tensor y = labels.reshape(-1).index_select(0, index).to(logits.device());
+  at::Tensor y = labels.reshape(-1).index_select(0, index);
   at::Tensor m = y != kIgnore;
   at::Tensor pred = (at::sigmoid(logits.reshape(-1).to(at::kFloat)) > threshold).masked_select(m);
   at::Tensor ref = (y == 1).masked_select(m);
@@ -21,7 +23,7 @@ void add_decisions(const at::Tensor& logits, const at::Tensor& labels, const at:
 }
 
 void add_nll(const at::Tensor& lm_logits, const at::Tensor& labels, const at::Tensor& index, TokenNll* out) {
-  at::Tensor y = labels.reshape(-1).index_select(0, index).to(lm_logits.device());
+  at::Tensor y = labels.reshape(-1).index_select(0, index);
   at::Tensor rows = (y != kIgnore).nonzero().reshape(-1);
   if (rows.numel() == 0) return;
   out->nll += at::cross_entropy_loss(lm_logits.index_select(0, rows).to(at::kFloat), y.index_select(0, rows), {},
@@ -55,6 +57,8 @@ TeacherForcedCounts teacher_forced_counts(const at::Tensor& speaking_logits, con
                                           const at::Tensor& lm_logits, const Batch& b, double speak_threshold,
                                           double dst_threshold) {
   TeacherForcedCounts c;
+  // on the batch's device: a tensor left on another is an error, not a silent copy
+  batch_device(b, {&speaking_logits, &dst_logits, &lm_logits}, "teacher_forced_counts");
   add_decisions(speaking_logits, b.speaking_labels, b.decision_index, speak_threshold, &c.speaking);
   add_decisions(dst_logits, b.dst_update_labels, b.decision_index, dst_threshold, &c.dst_update);
   add_nll(lm_logits, b.speaking_gen_labels, b.lm_index, &c.assistant);

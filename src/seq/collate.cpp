@@ -2,7 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
+#include <optional>
 
 #include "prospect/core/error.h"
 
@@ -67,6 +70,20 @@ Batch collate(const std::vector<const Sequence*>& seqs, const std::vector<at::Te
     b.frames = at::zeros({0, D}, at::kFloat);
   }
   return b;
+}
+
+at::Device batch_device(const Batch& b, std::initializer_list<const at::Tensor*> outputs, const char* what) {
+  std::optional<at::Device> dev;
+  auto check = [&](const at::Tensor& t) {
+    if (!t.defined()) return;
+    if (!dev) dev = t.device();
+    PROSPECT_CHECK(t.device() == *dev, "{} (clip {}): tensors on {} and on {}; batches move with to_device", what,
+                   fmt::join(b.clip_ids, ", "), dev->str(), t.device().str());
+  };
+  for_each_tensor(b, check);
+  for (const at::Tensor* t : outputs) check(*t);
+  PROSPECT_CHECK(dev.has_value(), "{}: the batch holds no tensor", what);
+  return *dev;
 }
 
 Batch to_device(Batch b, const at::Device& device) {

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "prospect/core/error.h"
+
 namespace prospect {
 
 at::Tensor decision_loss(const at::Tensor& x, const at::Tensor& y, const LossConfig& cfg) {
@@ -22,10 +24,11 @@ double denom(int64_t n) { return n > 0 ? static_cast<double>(n) : 1.0; }
 LossTerms compute_loss(const at::Tensor& speaking_logits, const at::Tensor& dst_logits, const at::Tensor& lm_logits,
                        const Batch& b, const LabelCounts& global, const LossConfig& cfg) {
   LossTerms out;
-  const auto dev = speaking_logits.device();
+  // on the batch's device: a tensor left on another is an error, not a silent copy
+  batch_device(b, {&speaking_logits, &dst_logits, &lm_logits}, "compute_loss");
   // a term: loss at the positions of `index` whose label is set, summed, over the global count
   auto decision = [&](const at::Tensor& logits, const at::Tensor& labels, int64_t count, double* value) {
-    at::Tensor y = labels.reshape(-1).index_select(0, b.decision_index).to(dev);
+    at::Tensor y = labels.reshape(-1).index_select(0, b.decision_index);
     at::Tensor m = (y != kIgnore);
     at::Tensor x = logits.reshape(-1).to(at::kFloat).masked_select(m);
     at::Tensor term = decision_loss(x, y.masked_select(m).to(at::kFloat), cfg).sum() / denom(count);
@@ -33,7 +36,7 @@ LossTerms compute_loss(const at::Tensor& speaking_logits, const at::Tensor& dst_
     return term;
   };
   auto lm = [&](const at::Tensor& labels, int64_t count, double* value) {
-    at::Tensor y = labels.reshape(-1).index_select(0, b.lm_index).to(dev);
+    at::Tensor y = labels.reshape(-1).index_select(0, b.lm_index);
     at::Tensor m = (y != kIgnore);
     at::Tensor rows = m.nonzero().reshape(-1);
     at::Tensor term = at::cross_entropy_loss(lm_logits.index_select(0, rows).to(at::kFloat), y.index_select(0, rows),

@@ -14,11 +14,9 @@
 #include "prospect/train/trainer.h"
 
 #include <sys/resource.h>
-#include <torch/cuda.h>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -36,6 +34,7 @@
 #include "prospect/distributed/reducer.h"
 #include "prospect/distributed/signals.h"
 #include "prospect/eval/teacher_forced.h"
+#include "prospect/model/device.h"
 #include "prospect/model/dst_model.h"
 #include "prospect/text/tokenizer.h"
 #include "prospect/train/losses.h"
@@ -78,21 +77,6 @@ bool all_finite(const NamedParams& params) {
 
 nlohmann::json opt_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
 
-// bf16 autocast around forwards on CUDA (fp32 master weights and optimizer state stay as they are)
-struct Autocast {
-  bool on;
-  explicit Autocast(bool on) : on(on) {
-    if (!on) return;
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-  }
-  ~Autocast() {
-    if (!on) return;
-    at::autocast::set_enabled(false);
-    at::autocast::clear_cache();
-  }
-};
-
 // ---------------------------------------------------------------- set-up
 
 // Everything the loop works with, made once by set_up().
@@ -110,8 +94,7 @@ struct Training {
   std::vector<Batch> val_batches;  // this rank's share of the validation split, every idle frame kept
   // model and optimizer
   DSTProActLlama model{nullptr};
-  at::Device device = at::kCPU;
-  bool bf16 = false;
+  ComputeDevice dev;  // model.device / model.dtype resolved (model/device.h)
   NamedParams all_params, trainable;
   std::unique_ptr<AdamW> optimizer;
   std::unique_ptr<Reducer> reducer;  // more than one process only
@@ -138,6 +121,9 @@ std::string set_up_processes(Training& t) {
   int threads = cfg.train.threads > 0 ? cfg.train.threads
                                       : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_ranks(t.world));
   at::set_num_threads(threads);
+  // before the first CUDA allocation, and before the run folder: a request that cannot be met leaves
+  // nothing behind
+  t.dev = select_device(cfg.model, node_local_rank(*t.comm));
 
   // a fresh run needs an empty folder; --resume auto starts fresh when there is no checkpoint
   std::string ckpt;
@@ -160,6 +146,8 @@ std::string set_up_processes(Training& t) {
 // optimizer and, with several processes, the gradient reducer.
 void set_up_model(Training& t, const std::string& ckpt, int64_t feature_dim) {
   const Config& cfg = t.cfg;
+  std::vector<std::string> devices = t.comm->gather_bytes(t.dev.name, 0);
+  for (size_t r = 0; r < devices.size(); ++r) spdlog::info("rank {} runs on {}", r, devices[r]);
   std::optional<Checkpoint> ck;
   if (!ckpt.empty()) {
     ck = read_checkpoint(ckpt);
@@ -179,11 +167,8 @@ void set_up_model(Training& t, const std::string& ckpt, int64_t feature_dim) {
   PROSPECT_CHECK(t.model->image_token_id >= t.tok->vocab_size(),
                  "the model's <image> id {} lies inside the tokenizer's vocabulary ({} ids)", t.model->image_token_id,
                  t.tok->vocab_size());
-  const bool cuda = cfg.model.device == "cuda" || (cfg.model.device == "auto" && torch::cuda::is_available());
-  t.device = cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
-  t.model->to(t.device);
+  t.model->to(t.dev.device);
   t.model->train();
-  t.bf16 = cuda && (cfg.model.dtype == "bf16" || cfg.model.dtype == "auto");
   for (auto& p : t.model->named_parameters()) {
     t.all_params.emplace_back(p.key(), p.value());
     if (p.value().requires_grad()) t.trainable.emplace_back(p.key(), p.value());
@@ -196,9 +181,9 @@ void set_up_model(Training& t, const std::string& ckpt, int64_t feature_dim) {
   }
   int64_t n_params = 0;
   for (auto& [n, p] : t.trainable) n_params += p.numel();
-  spdlog::info("model: {} layers, hidden {}, vocab {} + <image> (id {}), {:.2f} M trainable parameters, device {}",
+  spdlog::info("model: {} layers, hidden {}, vocab {} + <image> (id {}), {:.2f} M trainable parameters, {}",
                t.model->config.num_hidden_layers, t.model->config.hidden_size, t.model->config.vocab_size - 1,
-               t.model->image_token_id, n_params / 1e6, cuda ? "cuda" : "cpu");
+               t.model->image_token_id, n_params / 1e6, t.dev.bf16 ? "bf16 autocast" : "fp32");
 }
 
 // Validation batches: the validation clips sharded over the real ranks, every idle frame kept.
@@ -254,6 +239,7 @@ struct StepResult {
   double grad_norm = 0;  // this rank's norm before clipping (the same on every rank after the reduction)
   double lr = 0;
   double comm_s = 0;     // waited in collectives
+  std::optional<double> gpu_peak_mb;  // the largest over the ranks of each GPU's peak allocated MB
   bool skipped = false;  // non-finite somewhere: no update on any rank
 };
 
@@ -274,10 +260,10 @@ StepResult run_step(Training& t, StepData& d) {
   StepLosses& L = r.losses;
   for (size_t k = 0; k < d.batches.size(); ++k) {
     if (t.reducer) t.reducer->set_sync(k + 1 == d.batches.size());
-    Batch b = to_device(std::move(d.batches[k]), t.device);
+    Batch b = to_device(std::move(d.batches[k]), t.dev.device);
     DSTOutput out;
     {
-      Autocast ac(t.bf16);
+      AutocastGuard autocast(t.dev);
       out = t.model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
     }
     LossTerms terms = compute_loss(out.speaking_logits, out.dst_logits, out.lm_logits, b, global, cfg.loss);
@@ -307,6 +293,8 @@ StepResult run_step(Training& t, StepData& d) {
   }
   for (auto& [n, p] : t.trainable)
     if (p.grad().defined()) p.mutable_grad().zero_();
+  r.gpu_peak_mb = peak_device_memory_mb(t.dev);  // the same on every rank: all on GPUs, or none
+  if (r.gpu_peak_mb) t.comm->all_reduce(&*r.gpu_peak_mb, 1, DType::F64, ReduceOp::Max);
   return r;
 }
 
@@ -325,7 +313,8 @@ void log_step(Training& t, const StepResult& r, const StepTiming& time, bool pro
                       {"tokens", int64_t(r.totals.tokens)}, {"sequences", int64_t(r.totals.sequences)},
                       {"tokens_per_s", r.totals.tokens / time.step_s}, {"step_time_s", time.step_s},
                       {"data_wait_s", time.data_wait_s}, {"comm_s", r.comm_s},
-                      {"peak_rss_mb", peak_rss_mb()},  {"skipped", r.skipped}};
+                      {"peak_rss_mb", peak_rss_mb()},  {"gpu_peak_mb", opt_json(r.gpu_peak_mb)},
+                      {"skipped", r.skipped}};
   t.metrics << j.dump() << "\n" << std::flush;
   if (!progress_line) return;
   spdlog::info(
@@ -345,8 +334,8 @@ void validate(Training& t, int64_t step) {
   t.model->eval();
   eval::TeacherForcedCounts c;
   for (const Batch& vb : t.val_batches) {
-    Batch b = to_device(vb, t.device);
-    Autocast ac(t.bf16);
+    Batch b = to_device(vb, t.dev.device);
+    AutocastGuard autocast(t.dev);
     DSTOutput out = t.model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
     c += eval::teacher_forced_counts(out.speaking_logits, out.dst_logits, out.lm_logits, b,
                                      t.cfg.eval.speak_threshold, t.cfg.eval.dst_threshold);

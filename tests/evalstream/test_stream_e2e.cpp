@@ -7,6 +7,8 @@
 
 #include <cmath>
 
+#include <torch/version.h>
+
 #include "tiny_eval.h"
 #include "prospect/eval/evaluate.h"
 #include "prospect/eval/report.h"
@@ -138,4 +140,30 @@ TEST(StreamE2E, CheckpointWithTrainerJson) {
   auto bad = test::run_program(test::binary_path("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck + " --out " + out);
   EXPECT_EQ(bad.code, 2) << bad.output;
   EXPECT_NE(bad.output.find("model.intermediate_size"), std::string::npos) << bad.output;
+}
+
+// prospect_eval honours model.device and model.dtype (SPEC §4), and refuses what it cannot have with a
+// usage error (exit 2) naming the key, in both modes, writing nothing.
+TEST(StreamE2E, DeviceAndDtypeRequests) {
+  const auto& s = test::tiny_eval("evalstream_device");
+  for (const char* mode : {"stream", "teacher-forced"}) {
+    std::string out = s.dir + "/cuda_" + mode;
+    auto r = test::run_program("CUDA_VISIBLE_DEVICES= " + eval_cmd(s, out, std::string("--mode ") + mode + " --model.device=cuda"));
+    EXPECT_EQ(r.code, 2) << mode << "\n" << r.output;
+    EXPECT_NE(r.output.find("model.device=cuda: found no CUDA device"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(out)) << mode;
+  }
+  std::string out = s.dir + "/bf16";
+  auto r = test::run_program(eval_cmd(s, out, "--model.device=cpu --model.dtype=bf16"));
+#if TORCH_VERSION_MAJOR >= 2
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("rank 0 runs on cpu (bf16 autocast)"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(out + "/eval.json"));
+#else
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("model.dtype=bf16 on the CPU: found LibTorch " TORCH_VERSION), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out));
+#endif
+  r = test::run_program(eval_cmd(s, s.dir + "/tf_bf16", "--mode teacher-forced --model.device=cpu --model.dtype=bf16"));
+  EXPECT_EQ(r.code, TORCH_VERSION_MAJOR >= 2 ? 0 : 2) << r.output;
 }

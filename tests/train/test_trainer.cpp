@@ -14,6 +14,9 @@
 #include <fstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+#include <torch/version.h>
+
 #include "prospect/checkpoint/checkpoint.h"
 #include "prospect/core/error.h"
 #include "prospect/data/store.h"
@@ -73,8 +76,9 @@ void expect_same_tensors(const std::string& a, const std::string& b) {
 }
 
 // Runs prospect_train with arguments; returns the exit code, output in *out.
-int run_train(const std::vector<std::string>& args, std::string* out = nullptr) {
-  std::string cmd = test::binary_path("prospect_train");
+// env: assignments put before the command (e.g. "CUDA_VISIBLE_DEVICES=").
+int run_train(const std::vector<std::string>& args, std::string* out = nullptr, const std::string& env = "") {
+  std::string cmd = env + " " + test::binary_path("prospect_train");
   for (auto& a : args) cmd += " '" + a + "'";
   auto c = test::run_program(cmd);
   if (out) *out = c.output;
@@ -245,6 +249,41 @@ TEST(Trainer, BadInputExitCodes) {
   EXPECT_NE(out.find("non-finite"), std::string::npos) << out;
   EXPECT_EQ(fs::read_symlink(good + "/checkpoints/latest").string(), latest);
   EXPECT_EQ(fs::last_write_time(good + "/checkpoints/" + latest + "/model.safetensors"), before);
+}
+
+// No silent fallbacks (SPEC §4): a device or precision that cannot be had is a usage error (exit 2)
+// that names the key, found and expected, before the run folder exists; what can be had runs, and
+// metrics.jsonl says "gpu_peak_mb": null on the CPU.
+TEST(Trainer, DeviceAndDtypeRequests) {
+  std::string out;
+  std::string base = fresh_dir("device");
+  // no GPU visible: an empty CUDA_VISIBLE_DEVICES hides any GPU the machine has
+  EXPECT_EQ(run_train(with(tiny_args(base + "/cuda"), "--model.device=cuda"), &out, "CUDA_VISIBLE_DEVICES="), 2);
+  EXPECT_NE(out.find("model.device=cuda: found no CUDA device"), std::string::npos) << out;
+  EXPECT_NE(out.find("expected"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(base + "/cuda"));
+  // auto without a GPU is the CPU in fp32
+  auto cpu = with(with(tiny_args(base + "/auto"), "--train.max_steps=1"), "--model.device=auto");
+  ASSERT_EQ(run_train(cpu, &out, "CUDA_VISIBLE_DEVICES="), 0) << out;
+  EXPECT_NE(out.find("rank 0 runs on cpu"), std::string::npos) << out;
+  std::ifstream metrics(base + "/auto/metrics.jsonl");
+  std::string line;
+  ASSERT_TRUE(std::getline(metrics, line));
+  nlohmann::json step = nlohmann::json::parse(line);
+  ASSERT_TRUE(step.contains("gpu_peak_mb")) << line;
+  EXPECT_TRUE(step["gpu_peak_mb"].is_null()) << line;
+  // bf16 on the CPU: LibTorch 2.x runs it (autocast), 1.13 refuses it
+  auto bf16 = with(with(with(tiny_args(base + "/bf16"), "--train.max_steps=2"), "--model.device=cpu"),
+                   "--model.dtype=bf16");
+#if TORCH_VERSION_MAJOR >= 2
+  EXPECT_EQ(run_train(bf16, &out), 0) << out;
+  EXPECT_NE(out.find("bf16 autocast"), std::string::npos) << out;
+#else
+  EXPECT_EQ(run_train(bf16, &out), 2) << out;
+  EXPECT_NE(out.find("model.dtype=bf16 on the CPU: found LibTorch " TORCH_VERSION), std::string::npos) << out;
+  EXPECT_NE(out.find("expected LibTorch >= 2"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(base + "/bf16"));
+#endif
 }
 
 TEST(Trainer, ConfigsParse) {

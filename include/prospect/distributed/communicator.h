@@ -72,4 +72,9 @@ std::unique_ptr<Communicator> make_single_communicator();
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool device_is_cuda,
                                                 double timeout_s);
 
+// This process's rank among the processes of its node (which GPU it takes, model/device.h): MPI's
+// shared-memory split for an MPI communicator; else the launcher's OMPI_COMM_WORLD_LOCAL_RANK or
+// SLURM_LOCALID; else 0.
+int node_local_rank(const Communicator& comm);
+
 }  // namespace prospect

@@ -4,6 +4,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <initializer_list>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -52,6 +53,17 @@ void for_each_tensor(Batch& b, F&& f) {
   visit(speaking_gen_labels), visit(dst_gen_labels), visit(decision_index), visit(lm_index);
   visit(counts), visit(tokens), visit(sequences), visit(clip_ids);
 }
+
+template <typename F>
+void for_each_tensor(const Batch& b, F&& f) {
+  for_each_tensor(const_cast<Batch&>(b), [&f](at::Tensor& t) { f(static_cast<const at::Tensor&>(t)); });
+}
+
+// The one device every (defined) tensor of the batch, and every tensor of `outputs` (the model's
+// outputs for it), is on: what loss and metric code computes on, so a tensor left on another device is
+// an error there, never a silent copy. Error naming `what` and both devices.
+at::Device batch_device(const Batch& b, std::initializer_list<const at::Tensor*> outputs = {},
+                        const char* what = "batch");
 
 // The batch with every tensor on `device` (training, validation and evaluation move batches only
 // through this). On the device they are on already, tensors are shared, not copied.
