@@ -139,3 +139,20 @@ TEST(StreamE2E, CheckpointWithTrainerJson) {
   EXPECT_EQ(bad.code, 2) << bad.output;
   EXPECT_NE(bad.output.find("model.intermediate_size"), std::string::npos) << bad.output;
 }
+
+// eval.match = proassist: what it needs is checked before any clip is streamed (exit 2, naming the key).
+TEST(StreamE2E, ProAssistMatchUsageErrors) {
+  const auto& s = test::tiny_eval("evalstream_e2e");
+  auto expect_usage = [&](const std::string& extra, const std::string& key) {
+    auto r = test::run_program(eval_cmd(s, s.dir + "/o_proassist", extra));
+    EXPECT_EQ(r.code, 2) << extra << "\n" << r.output;
+    EXPECT_NE(r.output.find(key), std::string::npos) << extra << "\n" << r.output;
+  };
+  expect_usage("--eval.match=semantic", "eval.match");
+  expect_usage("--eval.match=proassist", "eval.sentence_encoder");
+  expect_usage("--eval.match=proassist --eval.sentence_encoder=" + s.dir + " --eval.match_windows=ego4d=1:2",
+               "eval.match_windows");
+  expect_usage("--eval.match=proassist --eval.sentence_encoder=" + s.dir + " --eval.meteor_jar=" + s.dir + "/no.jar",
+               "eval.meteor_jar");
+  expect_usage("--eval.meteor_jar=" + s.dir + "/no.jar", "eval.meteor_jar");
+}
