@@ -3,8 +3,15 @@
 // fixture (tests/model), METEOR the jar pycocoevalcap ships in the oracle environment: no network.
 #include <gtest/gtest.h>
 
+#include <ATen/Parallel.h>
+
+#include <memory>
 #include <nlohmann/json.hpp>
 
+#include "prospect/eval/meteor.h"
+#include "prospect/eval/proassist_eval.h"
+#include "prospect/eval/report.h"
+#include "prospect/eval/sentence_embedder.h"
 #include "tiny_eval.h"
 
 using namespace prospect;
@@ -57,6 +64,18 @@ TEST(StreamMPIProAssist, IdenticalForOneTwoThreeRanks) {
                 p["num_matched"].get<int64_t>()) << p.dump();
       EXPECT_TRUE(p["METEOR"].is_number()) << p.dump();
       EXPECT_EQ(j["config"]["eval"]["match"], "proassist");
+      // Every number again from predictions.jsonl: the window counts from the records, the proassist
+      // pieces from the records and the same encoder (at the run's one thread), METEOR from the jar.
+      at::set_num_threads(1);
+      eval::SentenceEmbedder emb(tiny_mpnet());
+      eval::MeteorScorer meteor(jar);
+      std::vector<eval::ClipResult> again;
+      for (const auto& rec : eval::read_predictions_jsonl(out + "/predictions.jsonl")) {
+        again.push_back(eval::evaluate_clip(rec, s.cfg.eval.match_before_s, s.cfg.eval.match_after_s));
+        again.back().proassist = std::make_shared<const eval::ProAssistClip>(
+            eval::proassist_evaluate_clip(rec, rec.dataset, emb, {}));
+      }
+      EXPECT_EQ(eval::eval_json_text(eval::combine_results(again, true, &meteor).metrics, j["config"]), ev);
     } else {
       EXPECT_EQ(ev, first_eval) << "eval.json differs for -n " << n;
       EXPECT_EQ(pr, first_pred) << "predictions.jsonl differs for -n " << n;
