@@ -34,11 +34,16 @@ EvalSetup make_eval_setup(const Config& cfg, const std::string& checkpoint_dir, 
     if (cfg.eval.sentence_encoder.empty())
       usage_fail("eval.sentence_encoder: eval.match=proassist needs a sentence-transformers folder "
                  "(e.g. all-mpnet-base-v2, ProAssist's)");
+    if (!std::filesystem::is_directory(cfg.eval.sentence_encoder))
+      usage_fail("eval.sentence_encoder: {} is not a folder (a sentence-transformers model folder)",
+                 cfg.eval.sentence_encoder);
     s.match_windows = parse_match_windows(cfg.eval.match_windows);
   }
   const std::string& jar = cfg.eval.meteor_jar;
   if (!jar.empty() && !(std::filesystem::is_regular_file(jar) && std::ifstream(jar, std::ios::binary).good()))
     usage_fail("eval.meteor_jar: {} is not a readable file (the METEOR 1.5 jar)", cfg.eval.meteor_jar);
+  if (!jar.empty() && cfg.eval.match != "proassist")
+    spdlog::info("eval.meteor_jar is read by eval.match=proassist only; eval.match={} reports no METEOR", cfg.eval.match);
   return s;
 }
 

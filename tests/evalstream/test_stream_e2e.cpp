@@ -150,6 +150,7 @@ TEST(StreamE2E, ProAssistMatchUsageErrors) {
   };
   expect_usage("--eval.match=semantic", "eval.match");
   expect_usage("--eval.match=proassist", "eval.sentence_encoder");
+  expect_usage("--eval.match=proassist --eval.sentence_encoder=" + s.dir + "/no_encoder", "eval.sentence_encoder");
   expect_usage("--eval.match=proassist --eval.sentence_encoder=" + s.dir + " --eval.match_windows=ego4d=1:2",
                "eval.match_windows");
   expect_usage("--eval.match=proassist --eval.sentence_encoder=" + s.dir + " --eval.meteor_jar=" + s.dir + "/no.jar",
