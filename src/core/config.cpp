@@ -93,6 +93,11 @@ std::vector<Field> fields(Config& c) {
       {"eval.overflow_keep", &c.eval.overflow_keep, "tokens kept on context overflow (0: max_seq_len/2)"},
       {"eval.max_turns_per_frame", &c.eval.max_turns_per_frame, "generated turns per frame at most"},
       {"eval.max_new_tokens", &c.eval.max_new_tokens, "tokens per generated turn at most"},
+      {"eval.match", &c.eval.match, "event matching: window (by time) | proassist (ProAssist's: meaning and time)"},
+      {"eval.sentence_encoder", &c.eval.sentence_encoder, "sentence-transformers folder (required by eval.match=proassist)"},
+      {"eval.meteor_jar", &c.eval.meteor_jar, "METEOR 1.5 jar, run with java (empty: METEOR is null)"},
+      {"eval.match_windows", &c.eval.match_windows,
+       "proassist windows name=left:right,... in s, name a substring of the clip's dataset or * (empty: ProAssist's)"},
   };
 }
 
@@ -192,6 +197,7 @@ void check_config(const Config& c) {
   one_of("model.dtype", c.model.dtype, {"auto", "fp32", "bf16"});
   one_of("model.device", c.model.device, {"auto", "cpu", "cuda"});
   one_of("dist.backend", c.dist.backend, {"auto", "mpi", "nccl"});
+  one_of("eval.match", c.eval.match, {"window", "proassist"});
   positive("data.max_seq_len", c.data.max_seq_len);
   if (c.data.neg_frame_sampling_rate < 0 || c.data.neg_frame_sampling_rate > 1)
     usage_fail("data.neg_frame_sampling_rate: expected a value in [0, 1], found {}", c.data.neg_frame_sampling_rate);

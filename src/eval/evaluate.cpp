@@ -5,10 +5,15 @@
 #include <ATen/Parallel.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 
 #include "eval_inputs.h"
 #include "prospect/core/file.h"
 #include "prospect/eval/kv_cache_model.h"
+#include "prospect/eval/meteor.h"
+#include "prospect/eval/proassist_eval.h"
+#include "prospect/eval/sentence_embedder.h"
 #include "prospect/eval/stream.h"
 
 namespace prospect::eval {
@@ -25,6 +30,20 @@ EvalSetup make_eval_setup(const Config& cfg, const std::string& checkpoint_dir, 
   // A training checkpoint names its template and tokenizer; a bare model folder uses the config's.
   s.layout = s.checkpoint.layout.value_or(sequence_layout(cfg));
   s.tokenizer_path = s.checkpoint.layout ? s.checkpoint.tokenizer_path : cfg.data.tokenizer;
+  if (cfg.eval.match == "proassist") {
+    if (cfg.eval.sentence_encoder.empty())
+      usage_fail("eval.sentence_encoder: eval.match=proassist needs a sentence-transformers folder "
+                 "(e.g. all-mpnet-base-v2, ProAssist's)");
+    if (!std::filesystem::is_directory(cfg.eval.sentence_encoder))
+      usage_fail("eval.sentence_encoder: {} is not a folder (a sentence-transformers model folder)",
+                 cfg.eval.sentence_encoder);
+    s.match_windows = parse_match_windows(cfg.eval.match_windows);
+  }
+  const std::string& jar = cfg.eval.meteor_jar;
+  if (!jar.empty() && !(std::filesystem::is_regular_file(jar) && std::ifstream(jar, std::ios::binary).good()))
+    usage_fail("eval.meteor_jar: {} is not a readable file (the METEOR 1.5 jar)", cfg.eval.meteor_jar);
+  if (!jar.empty() && cfg.eval.match != "proassist")
+    spdlog::info("eval.meteor_jar is read by eval.match=proassist only; eval.match={} reports no METEOR", cfg.eval.match);
   return s;
 }
 
@@ -44,7 +63,9 @@ nlohmann::json eval_config_json(const EvalSetup& s) {
                {"match_after_s", c.eval.match_after_s},
                {"overflow_keep", c.eval.overflow_keep},
                {"max_turns_per_frame", c.eval.max_turns_per_frame},
-               {"max_new_tokens", c.eval.max_new_tokens}};
+               {"max_new_tokens", c.eval.max_new_tokens},
+               {"match", c.eval.match}};
+  if (c.eval.match == "proassist") j["eval"]["match_windows"] = c.eval.match_windows;
   return j;
 }
 
@@ -132,6 +153,27 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
   StreamOptions so = stream_options(cfg);
   auto model = make_kv_cache_model(in->model, cfg.data.max_seq_len);
 
+  // eval.match = proassist: the encoder on every rank, METEOR on rank 0 (its errors end every rank).
+  const bool proassist = cfg.eval.match == "proassist";
+  std::unique_ptr<SentenceEmbedder> embedder;
+  if (proassist) embedder = std::make_unique<SentenceEmbedder>(cfg.eval.sentence_encoder);
+  std::unique_ptr<MeteorScorer> meteor;
+  if (proassist && comm.rank() == 0) {
+    if (cfg.eval.meteor_jar.empty()) {
+      spdlog::info("eval.meteor_jar is not set: METEOR is null");
+    } else {
+      try {
+        meteor = std::make_unique<MeteorScorer>(cfg.eval.meteor_jar);
+      } catch (const Error& e) {
+        if (comm.size() > 1) {
+          spdlog::error("{}", e.what());
+          comm.abort(e.code);
+        }
+        throw;
+      }
+    }
+  }
+
   const int64_t n = store.num_clips();
   std::vector<ClipResult> mine;
   int64_t done = 0, reencodes = 0;
@@ -147,8 +189,11 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
     StreamClip sc = stream_input(clip, rows, store.embedding_dim(), fps, tmpl, opt);
     StreamResult r = stream_clip(*model, sc, st, so);
     reencodes += r.reencodes;
-    mine.push_back(evaluate_clip(clip_record(clip, store.fps(), std::move(r.predicted)), cfg.eval.match_before_s,
-                                 cfg.eval.match_after_s));
+    ClipRecord rec = clip_record(clip, store.fps(), std::move(r.predicted));
+    mine.push_back(evaluate_clip(rec, cfg.eval.match_before_s, cfg.eval.match_after_s));
+    if (proassist)
+      mine.back().proassist =
+          std::make_shared<const ProAssistClip>(proassist_evaluate_clip(rec, rec.dataset, *embedder, s.match_windows));
     ++done;
     double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     spdlog::info("clip {} ({}/{} on this rank): {} frames, {} turns generated, {} re-encodes, {:.1f} s", clip.id(),
@@ -156,7 +201,7 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
                  r.reencodes, el);
   });
   spdlog::info("{} clips streamed on this rank, {} context re-encodes", done, reencodes);
-  std::optional<EvalResult> res = gather_results(comm, mine, 0);
+  std::optional<EvalResult> res = gather_results(comm, mine, 0, proassist, meteor.get());
   if (res && !s.out_dir.empty()) {
     make_dirs(s.out_dir);
     write_eval_json(s.out_dir + "/eval.json", res->metrics, eval_config_json(s));

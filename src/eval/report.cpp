@@ -9,6 +9,7 @@
 
 #include "prospect/core/error.h"
 #include "prospect/distributed/communicator.h"
+#include "prospect/eval/proassist_eval.h"
 
 namespace prospect::eval {
 
@@ -53,7 +54,7 @@ Metrics compute_metrics(const ClipCounts& c, const TextScores& text) {
   return m;
 }
 
-EvalResult combine_results(std::vector<ClipResult> all) {
+EvalResult combine_results(std::vector<ClipResult> all, bool proassist, MeteorScorer* meteor) {
   std::sort(all.begin(), all.end(), [](const ClipResult& a, const ClipResult& b) { return a.clip_id < b.clip_id; });
   for (size_t i = 1; i < all.size(); ++i)
     if (all[i].clip_id == all[i - 1].clip_id) fail("evaluation: clip {} was evaluated twice", all[i].clip_id);
@@ -68,11 +69,23 @@ EvalResult combine_results(std::vector<ClipResult> all) {
   }
   EvalResult out;
   out.metrics = compute_metrics(total, text_scores(refs, hyps));
+  if (proassist) {
+    std::vector<ProAssistClip> pieces;
+    for (const auto& r : all) {
+      if (!r.proassist) fail("evaluation: clip {} has no eval.match=proassist result", r.clip_id);
+      pieces.push_back(*r.proassist);
+    }
+    Metrics::ProAssist p;
+    p.totals = proassist_totals(pieces);
+    p.text = proassist_text_scores(p.totals.text_pairs, meteor);
+    out.metrics.proassist = std::move(p);
+  }
   out.clips = std::move(all);
   return out;
 }
 
-std::optional<EvalResult> gather_results(Communicator& comm, const std::vector<ClipResult>& mine, int root) {
+std::optional<EvalResult> gather_results(Communicator& comm, const std::vector<ClipResult>& mine, int root,
+                                         bool proassist, MeteorScorer* meteor) {
   std::vector<std::string> parts = comm.gather_bytes(serialize_results(mine), root);
   if (comm.rank() != root) return std::nullopt;
   if (static_cast<int>(parts.size()) != comm.size())
@@ -82,7 +95,7 @@ std::optional<EvalResult> gather_results(Communicator& comm, const std::vector<C
     auto some = deserialize_results(parts[r], fmt::format("rank {}", r));
     for (auto& c : some) all.push_back(std::move(c));
   }
-  return combine_results(std::move(all));
+  return combine_results(std::move(all), proassist, meteor);
 }
 
 static ojson num(const Ratio& r) {
@@ -115,6 +128,7 @@ std::string eval_json_text(const Metrics& m, const nlohmann::json& config) {
   for (int k = 0; k < 4; ++k) text["bleu" + std::to_string(k + 1)] = num(m.text.bleu[k]);
   text["cider"] = num(m.text.cider);
   j["text"] = text;
+  if (m.proassist) j["proassist"] = proassist_json(m.proassist->totals, m.proassist->text);
   ojson counts;
   counts["clips"] = m.counts.clips;
   counts["frames"] = m.counts.frames;
@@ -186,6 +200,14 @@ std::string metrics_table(const Metrics& m) {
                    v(m.state_accuracy), v(m.joint_goal_accuracy), v(m.transition_f1), v(m.valid_update_ratio));
   o << fmt::format("{:<18} bleu1 {}  bleu2 {}  bleu3 {}  bleu4 {}  cider {}\n", "text", v(m.text.bleu[0]),
                    v(m.text.bleu[1]), v(m.text.bleu[2]), v(m.text.bleu[3]), v(m.text.cider));
+  if (m.proassist) {
+    const ProAssistTotals& t = m.proassist->totals;
+    const ProAssistText& x = m.proassist->text;
+    o << fmt::format("{:<18} precision {}  recall {}  F1 {}  jaccard {}  missing {}  redundant {}\n", "proassist",
+                     v(t.precision), v(t.recall), v(t.f1), v(t.jaccard_index), v(t.missing_rate), v(t.redundant_rate));
+    o << fmt::format("{:<18} semantic {}  time_diff {}  bleu4 {}  cider {}  meteor {}\n", "", v(t.semantic_score),
+                     v(t.time_diff), v(x.bleu[3]), v(x.cider), v(x.meteor));
+  }
   const ClipCounts& c = m.counts;
   o << fmt::format("{:<18} clips {}  frames {}  turns {}  malformed_updates {}  invalid_updates {}\n", "counts",
                    c.clips, c.frames, c.turns, c.malformed_updates, c.invalid_updates);

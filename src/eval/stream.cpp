@@ -256,6 +256,7 @@ std::vector<Event> reference_events(const Clip& clip) {
 ClipRecord clip_record(const Clip& clip, double store_fps, std::vector<Event> predicted) {
   ClipRecord r;
   r.clip_id = clip.id();
+  r.dataset = clip.dataset;
   r.fps = clip.fps > 0 ? clip.fps : store_fps;
   if (!(r.fps > 0)) fail("clip {}: no fps (neither the clip's nor the store's)", r.clip_id);
   r.first_frame = clip.start_frame_idx;

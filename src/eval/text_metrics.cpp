@@ -1,6 +1,6 @@
 // BLEU and CIDEr-D as coco-caption computes them (bleu_scorer.py with option "closest",
-// ciderD_scorer.py), on PTB-style tokens. Everything iterates ordered maps, so a corpus gives the
-// same bits however it was gathered.
+// ciderD_scorer.py), on coco-caption's PTB tokens (ptb_tokenizer.h). Everything iterates ordered
+// maps, so a corpus gives the same bits however it was gathered.
 #include "prospect/eval/text_metrics.h"
 
 #include <algorithm>
@@ -10,82 +10,11 @@
 #include <set>
 
 #include "prospect/core/error.h"
+#include "prospect/eval/ptb_tokenizer.h"
 
 namespace prospect::eval {
 
 namespace {
-
-bool is_word_byte(unsigned char c) { return std::isalnum(c) || c >= 0x80 || c == '_'; }
-// Kept inside a word when a word character follows (3.5, 1,000, well-known, 3:00, and/or, at&t).
-bool is_connector(char c) { return c == '.' || c == ',' || c == '-' || c == ':' || c == '/' || c == '&'; }
-bool is_letter(unsigned char c) { return std::isalpha(c); }
-
-const char* const kClitics[] = {"'s", "'re", "'ve", "'ll", "'d", "'m"};
-
-bool is_clitic(const std::string& s) {
-  if (s == "n't") return true;
-  for (const char* c : kClitics)
-    if (s == c) return true;
-  return false;
-}
-
-// Punctuation that coco-caption removes after tokenising (quotes and brackets included).
-bool is_removed_punct(const std::string& tok) {
-  static const std::string kPunct = ".,;:?!-'\"`()[]{}";
-  for (char c : tok)
-    if (kPunct.find(c) == std::string::npos) return false;
-  return !tok.empty();
-}
-
-// Curly quotes become ASCII ones; everything is lowercased (ASCII only: other bytes are kept).
-std::string normalise(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    unsigned char c = text[i];
-    if (c == 0xE2 && i + 2 < text.size() && (unsigned char)text[i + 1] == 0x80) {
-      unsigned char d = text[i + 2];
-      if (d == 0x98 || d == 0x99) { out += '\''; i += 2; continue; }
-      if (d == 0x9C || d == 0x9D) { out += '"'; i += 2; continue; }
-    }
-    out += static_cast<char>(std::tolower(c));
-  }
-  return out;
-}
-
-void push_word(std::string& word, Tokens& out) {
-  if (word.empty()) return;
-  // Clitics: don't -> do n't, let's -> let 's (a bare clitic such as "'s" stays as it is).
-  if (!is_clitic(word)) {
-    if (word.size() > 3 && word.compare(word.size() - 3, 3, "n't") == 0) {
-      out.push_back(word.substr(0, word.size() - 3));
-      out.push_back("n't");
-      word.clear();
-      return;
-    }
-    size_t p = word.rfind('\'');
-    if (p != std::string::npos && p > 0 && is_clitic(word.substr(p))) {
-      out.push_back(word.substr(0, p));
-      out.push_back(word.substr(p));
-      word.clear();
-      return;
-    }
-  }
-  out.push_back(word);
-  word.clear();
-}
-
-// Does a clitic (without its apostrophe) start at s[i] and end at a word boundary?
-bool clitic_at(const std::string& s, size_t i) {
-  for (const char* c : kClitics) {
-    std::string tail = c + 1;
-    if (s.compare(i, tail.size(), tail) == 0) {
-      size_t e = i + tail.size();
-      if (e == s.size() || !is_word_byte(s[e])) return true;
-    }
-  }
-  return false;
-}
 
 using Counts = std::map<std::string, int>;  // n-gram (tokens joined by ' ') -> count
 
@@ -109,37 +38,7 @@ void check_sizes(const std::vector<Tokens>& refs, const std::vector<Tokens>& hyp
 
 }  // namespace
 
-Tokens ptb_tokenize(const std::string& text) {
-  std::string s = normalise(text);
-  Tokens raw;
-  std::string word;
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = s[i];
-    bool next_word = i + 1 < s.size() && is_word_byte(s[i + 1]);
-    if (is_word_byte(c)) {
-      word += static_cast<char>(c);
-    } else if (c == '\'') {
-      bool next_letter = i + 1 < s.size() && is_letter(s[i + 1]);
-      // inside a word (don't, o'clock) or a clitic written apart ("let 's")
-      if (next_letter && (!word.empty() || clitic_at(s, i + 1))) {
-        word += '\'';
-      } else {
-        push_word(word, raw);
-        raw.push_back("'");
-      }
-    } else if (is_connector(static_cast<char>(c)) && !word.empty() && next_word) {
-      word += static_cast<char>(c);
-    } else {
-      push_word(word, raw);
-      if (!std::isspace(c)) raw.push_back(std::string(1, static_cast<char>(c)));
-    }
-  }
-  push_word(word, raw);
-  Tokens out;
-  for (auto& t : raw)
-    if (!is_removed_punct(t)) out.push_back(t);
-  return out;
-}
+Tokens ptb_tokenize(const std::string& text) { return split_whitespace(ptb_tokenize_captions({text}).front()); }
 
 std::array<double, 4> corpus_bleu(const std::vector<Tokens>& refs, const std::vector<Tokens>& hyps) {
   check_sizes(refs, hyps);
@@ -233,9 +132,10 @@ TextScores text_scores(const std::vector<std::string>& refs, const std::vector<s
     fail("text metrics: {} references but {} hypotheses (one reference per hypothesis)", refs.size(), hyps.size());
   TextScores s;
   if (hyps.empty()) return s;
+  // coco-caption tokenises the references and the hypotheses as two corpora, one caption a line
   std::vector<Tokens> rt, ht;
-  for (const auto& r : refs) rt.push_back(ptb_tokenize(r));
-  for (const auto& h : hyps) ht.push_back(ptb_tokenize(h));
+  for (const auto& r : ptb_tokenize_captions(refs)) rt.push_back(split_whitespace(r));
+  for (const auto& h : ptb_tokenize_captions(hyps)) ht.push_back(split_whitespace(h));
   auto b = corpus_bleu(rt, ht);
   for (int k = 0; k < 4; ++k) s.bleu[k] = b[k];
   s.cider = corpus_cider_d(rt, ht);

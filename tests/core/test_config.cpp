@@ -87,6 +87,10 @@ match_after_s = 6
 overflow_keep = 512
 max_turns_per_frame = 2
 max_new_tokens = 32
+match = proassist
+sentence_encoder = /models/all-mpnet-base-v2
+meteor_jar = /opt/meteor-1.5.jar
+match_windows = ego4d=-4:8.5,*=-2:3
 )";
 
 TEST(Config, EveryKeyReadAndWrittenBack) {

@@ -293,3 +293,30 @@ TEST(Report, RecordErrorsNameTheField) {
   expect_error(bad, "done");
   EXPECT_THROW(deserialize_results("not json", "rank 1"), Error);
 }
+
+// eval.match = proassist: every clip's piece travels with it (through bytes) and the section sums them;
+// a clip without one is an error; without proassist there is no section.
+TEST(Report, ProAssistSectionFromEveryClipsPiece) {
+  std::vector<ClipResult> results = {evaluate_clip(hand_clip(), 2, 4)};
+  EXPECT_THROW(combine_results(results, true), Error);
+  auto piece = std::make_shared<ProAssistClip>();
+  piece->matched = 3, piece->missed = 1, piece->redundant = 1;
+  piece->scores = {0.9, 0.8, 0.7};
+  piece->time_diffs = {0, 0.5, 1};
+  piece->text_pairs = {{"open the lid", "open the lid"}, {"pour the water", "pour water"}, {"wait", "wait now"}};
+  results[0].proassist = piece;
+  auto back = deserialize_results(serialize_results(results), "test");
+  ASSERT_TRUE(back[0].proassist);
+  auto j = nlohmann::json::parse(eval_json_text(combine_results(back, true).metrics, nlohmann::json::object()));
+  ASSERT_TRUE(j.contains("proassist"));
+  const auto& p = j["proassist"];
+  EXPECT_DOUBLE_EQ(p["precision"].get<double>(), 0.75);  // 3 / (3 + 0 + 1)
+  EXPECT_DOUBLE_EQ(p["recall"].get<double>(), 0.75);     // 3 / (3 + 0 + 1)
+  EXPECT_DOUBLE_EQ(p["jaccard_index"].get<double>(), 0.6);
+  EXPECT_DOUBLE_EQ(p["time_diff"].get<double>(), 0.5);
+  EXPECT_EQ(p["num_redundant"].get<int64_t>(), 1);
+  EXPECT_TRUE(p["Bleu_1"].is_number());
+  EXPECT_TRUE(p["METEOR"].is_null());  // no jar given
+  EXPECT_FALSE(nlohmann::json::parse(eval_json_text(combine_results(results).metrics, nlohmann::json::object()))
+                   .contains("proassist"));
+}

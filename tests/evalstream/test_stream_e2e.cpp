@@ -167,3 +167,21 @@ TEST(StreamE2E, DeviceAndDtypeRequests) {
   r = test::run_program(eval_cmd(s, s.dir + "/tf_bf16", "--mode teacher-forced --model.device=cpu --model.dtype=bf16"));
   EXPECT_EQ(r.code, TORCH_VERSION_MAJOR >= 2 ? 0 : 2) << r.output;
 }
+
+// eval.match = proassist: what it needs is checked before any clip is streamed (exit 2, naming the key).
+TEST(StreamE2E, ProAssistMatchUsageErrors) {
+  const auto& s = test::tiny_eval("evalstream_e2e");
+  auto expect_usage = [&](const std::string& extra, const std::string& key) {
+    auto r = test::run_program(eval_cmd(s, s.dir + "/o_proassist", extra));
+    EXPECT_EQ(r.code, 2) << extra << "\n" << r.output;
+    EXPECT_NE(r.output.find(key), std::string::npos) << extra << "\n" << r.output;
+  };
+  expect_usage("--eval.match=semantic", "eval.match");
+  expect_usage("--eval.match=proassist", "eval.sentence_encoder");
+  expect_usage("--eval.match=proassist --eval.sentence_encoder=" + s.dir + "/no_encoder", "eval.sentence_encoder");
+  expect_usage("--eval.match=proassist --eval.sentence_encoder=" + s.dir + " --eval.match_windows=ego4d=1:2",
+               "eval.match_windows");
+  expect_usage("--eval.match=proassist --eval.sentence_encoder=" + s.dir + " --eval.meteor_jar=" + s.dir + "/no.jar",
+               "eval.meteor_jar");
+  expect_usage("--eval.meteor_jar=" + s.dir + "/no.jar", "eval.meteor_jar");
+}

@@ -92,6 +92,10 @@ struct EvalConfig {
   int overflow_keep = 0;  // 0: half of data.max_seq_len
   int max_turns_per_frame = 4;
   int max_new_tokens = 64;
+  std::string match = "window";  // window | proassist (eval/proassist_match.h)
+  std::string sentence_encoder;  // proassist: a sentence-transformers folder (required there)
+  std::string meteor_jar;        // METEOR 1.5 jar run with java ("": METEOR is null)
+  std::string match_windows;     // proassist: "name=left:right,..." seconds ("": ProAssist's per dataset)
 };
 
 struct Config {

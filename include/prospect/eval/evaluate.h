@@ -11,6 +11,7 @@
 
 #include "prospect/checkpoint/checkpoint.h"
 #include "prospect/core/config.h"
+#include "prospect/eval/proassist_match.h"
 #include "prospect/eval/report.h"
 
 namespace prospect {
@@ -28,17 +29,24 @@ struct EvalSetup {
   std::string split = "test";  // recorded in eval.json
   std::string store_path;      // the split's store: data.train | data.val | data.test
   std::string out_dir;         // "" writes nothing
+  // eval.match = proassist: eval.match_windows parsed (empty: ProAssist's window of each clip's dataset)
+  std::vector<std::pair<std::string, WindowSeconds>> match_windows;
 };
 
 // Reads the checkpoint folder and checks the configuration's model.* keys against it (UsageError naming
-// the first that differs: the checkpoint defines the model). split: train | val | test.
+// the first that differs: the checkpoint defines the model). split: train | val | test. With
+// eval.match = proassist: UsageError when eval.sentence_encoder is empty, eval.match_windows does not
+// parse, or eval.meteor_jar names no readable file (every rank checks, so none waits for another).
 EvalSetup make_eval_setup(const Config& cfg, const std::string& checkpoint_dir, const std::string& split,
                           const std::string& out_dir);
 
 // The `config` block of eval.json: what the numbers depend on, no paths, no world size.
 nlohmann::json eval_config_json(const EvalSetup& s);
 
-// Streams every clip of this rank, gathers on rank 0 and writes the outputs there. Returns the
+// Streams every clip of this rank, gathers on rank 0 and writes the outputs there. With eval.match =
+// proassist every rank also loads eval.sentence_encoder and evaluates its clips ProAssist's way (one
+// batch of sentence embeddings per clip), and rank 0 runs eval.meteor_jar, when set, on the matched
+// pairs (unset: METEOR null, and a log line says so). Returns the
 // combined result on rank 0, nullopt elsewhere. Errors (prospect::Error): a store that is missing or
 // not a store, embeddings whose dimension is not the model's feature_dim, a tokenizer that does not
 // fit the model's vocabulary; each names the file.

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -15,6 +16,8 @@
 #include "prospect/eval/text_metrics.h"
 
 namespace prospect::eval {
+
+struct ProAssistClip;  // proassist_match.h (which includes this header)
 
 enum class EventRole { Assistant, DstUpdate };
 
@@ -35,14 +38,15 @@ Event malformed_event(int64_t frame, std::string text = "");
 // One clip as predictions.jsonl stores it: enough to recompute every number of eval.json.
 struct ClipRecord {
   std::string clip_id;
+  std::string dataset;  // the clip's `dataset` field ("" when it has none): eval.match=proassist's window
   double fps = 0;
   int64_t first_frame = 0, last_frame = 0;  // inclusive, video-absolute
   std::map<std::string, StepState> initial_state;
   std::vector<Event> reference, predicted;
 };
 
-// predictions.jsonl lines (SPEC §8): {clip_id, fps, first_frame, last_frame, initial_state,
-// reference, predicted}; events {"role","frame","text"} or {"role","frame","id","transition"}.
+// predictions.jsonl lines (SPEC §8): {clip_id, [dataset,] fps, first_frame, last_frame, initial_state,
+// reference, predicted} (dataset only when the clip names one); events {"role","frame","text"} or {"role","frame","id","transition"}.
 nlohmann::ordered_json record_to_json(const ClipRecord& r);
 ClipRecord record_from_json(const nlohmann::json& j, const std::string& where);  // Error names where + field
 
@@ -76,6 +80,7 @@ struct ClipResult {
   ClipCounts counts;
   std::vector<TextPair> text_pairs;  // matched assistant pairs, in reference time order
   ClipRecord record;
+  std::shared_ptr<const ProAssistClip> proassist;  // eval.match=proassist: what the clip adds; else null
 };
 
 // Counts and text pairs of one clip. Windows in seconds (eval.match_before_s / match_after_s).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "prospect/eval/metrics.h"
+#include "prospect/eval/proassist_match.h"
 #include "prospect/eval/text_metrics.h"
 
 namespace prospect {
@@ -16,6 +17,8 @@ class Communicator;
 }
 
 namespace prospect::eval {
+
+class MeteorScorer;
 
 using Ratio = std::optional<double>;  // null when the denominator is 0
 Ratio ratio(int64_t num, int64_t den);
@@ -30,6 +33,12 @@ struct Metrics {
   Ratio state_accuracy, joint_goal_accuracy, transition_f1, valid_update_ratio;
   TextScores text;
   ClipCounts counts;  // the sum over clips
+  // eval.match = proassist: ProAssist's numbers of the same clips (proassist_match.h); else none.
+  struct ProAssist {
+    ProAssistTotals totals;
+    ProAssistText text;
+  };
+  std::optional<ProAssist> proassist;
 };
 
 // Every ratio from summed counts (micro-average), text scores as given.
@@ -41,14 +50,17 @@ struct EvalResult {
 };
 
 // Sorts by clip id (a duplicate id is an Error), sums counts in that order, scores all text pairs.
-EvalResult combine_results(std::vector<ClipResult> all);
+// proassist: every clip carries its ProAssistClip (an Error names the first that does not); their
+// sums in the same order give Metrics::proassist, its text scores with `meteor` (null: METEOR null).
+EvalResult combine_results(std::vector<ClipResult> all, bool proassist = false, MeteorScorer* meteor = nullptr);
 
 // Collective: every rank passes its own clips (any split); root gets the combined result, the
-// other ranks nullopt.
-std::optional<EvalResult> gather_results(Communicator& comm, const std::vector<ClipResult>& mine, int root = 0);
+// other ranks nullopt. proassist and meteor as combine_results' (meteor read on root only).
+std::optional<EvalResult> gather_results(Communicator& comm, const std::vector<ClipResult>& mine, int root = 0,
+                                         bool proassist = false, MeteorScorer* meteor = nullptr);
 
 // eval.json text: speaking_frame, speaking_event, dst_update_frame, dst_update_event, dst, text,
-// counts, config (as given by the caller: no world size, no paths). Ends with a newline.
+// proassist (eval.match = proassist only: proassist_json's keys), counts, config (as given by the caller: no world size, no paths). Ends with a newline.
 std::string eval_json_text(const Metrics& m, const nlohmann::json& config);
 void write_eval_json(const std::string& path, const Metrics& m, const nlohmann::json& config);
 

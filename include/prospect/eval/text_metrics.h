@@ -1,5 +1,5 @@
 // Text metrics of matched (reference, hypothesis) pairs as coco-caption computes them (SPEC §8):
-// PTB-style tokenisation, corpus BLEU-1..4 ("closest" reference length, brevity penalty over the
+// coco-caption's PTB tokenisation (ptb_tokenizer.h: lowercased, punctuation removed), corpus BLEU-1..4 ("closest" reference length, brevity penalty over the
 // corpus) and CIDEr-D (n = 1..4, sigma 6, ×10). No tensors here.
 #pragma once
 #include <array>
@@ -11,8 +11,8 @@ namespace prospect::eval {
 
 using Tokens = std::vector<std::string>;
 
-// Lowercase, split punctuation and the clitics 's n't 're 've 'll 'd 'm off the words, then drop
-// punctuation tokens (. , ; : ? ! - -- ... quotes and brackets), as coco-caption's PTB step does.
+// One text's tokens as coco-caption's PTB step gives them for a corpus of that one caption
+// (ptb_tokenize_captions, then split on whitespace).
 Tokens ptb_tokenize(const std::string& text);
 
 // Corpus BLEU-1..4 of hyps[i] against refs[i] (already tokenised; one reference each).
@@ -24,7 +24,9 @@ std::array<double, 4> corpus_bleu(const std::vector<Tokens>& refs, const std::ve
 // gaussian length penalty (sigma 6), mean over the corpus, ×10.
 double corpus_cider_d(const std::vector<Tokens>& refs, const std::vector<Tokens>& hyps);
 
-// BLEU-1..4 and CIDEr-D of raw sentences (tokenised here). Null for an empty corpus.
+// BLEU-1..4 and CIDEr-D of raw sentences, tokenised here as coco-caption does: the references as one
+// corpus, the hypotheses as another (a caption's tokens may look at the next one). Null for an empty
+// corpus.
 struct TextScores {
   std::array<std::optional<double>, 4> bleu;
   std::optional<double> cider;
