@@ -48,6 +48,18 @@ BlasInfo detect_blas() {
                            : BlasThreading::Unknown;
       b.threads = get_threads();
     }
+    // MKL as LibTorch 2.x wheels link it: statically, with the OpenMP (GNU) threading layer, and
+    // at::set_num_threads calls mkl_set_num_threads.
+    auto mkl_version = lookup<void (*)(char*, int)>(h, "MKL_Get_Version_String");
+    auto mkl_threads = lookup<int (*)()>(h, "mkl_get_max_threads");
+    if (!b.openblas && mkl_version && mkl_threads) {
+      b.mkl = true;
+      char buf[256] = {};
+      mkl_version(buf, sizeof buf - 1);
+      b.config = buf;
+      b.threading = BlasThreading::OpenMP;
+      b.threads = mkl_threads();
+    }
     dlclose(h);
   }
   // Debian's reference BLAS (libblas3) is the alternative in <libdir>/blas/: single-threaded.
@@ -74,7 +86,7 @@ bool blas_is_controlled(const BlasInfo& b) {
 
 std::string describe_blas(const BlasInfo& b) {
   if (b.library.empty()) return "no BLAS loaded";
-  std::string what = b.openblas ? b.config : b.reference ? "reference BLAS" : "an unknown BLAS";
+  std::string what = b.openblas || b.mkl ? b.config : b.reference ? "reference BLAS" : "an unknown BLAS";
   std::string how;
   switch (b.threading) {
     case BlasThreading::OpenMP: how = "OpenMP: threads follow the intra-op thread count"; break;

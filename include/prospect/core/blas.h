@@ -10,6 +10,10 @@
 // SPEC §6, breaks) and on install order (libopenblas0-pthread has the higher priority).
 // tools/install_deps.sh selects the OpenMP build; programs that compute call require_controlled_blas()
 // at start, which refuses the pthreads build with the fix in the message.
+//
+// PyPI's torch wheel (the LibTorch 2.x build, docs/cluster.md) carries its own BLAS instead: Intel MKL
+// linked into libtorch_cpu.so with its OpenMP threading layer, whose thread count at::set_num_threads
+// sets too (mkl_set_num_threads). It is controlled in the same sense.
 #pragma once
 #include <string>
 
@@ -21,9 +25,10 @@ struct BlasInfo {
   std::string library;    // the file that provides sgemm_ (real path), "" when no BLAS is loaded
   bool openblas = false;  // it is OpenBLAS (it exports openblas_get_config)
   bool reference = false; // it is Debian's reference BLAS (the alternative in .../blas/)
-  std::string config;     // openblas_get_config(): version, target, MAX_THREADS
-  BlasThreading threading = BlasThreading::Unknown;  // OpenBLAS: openblas_get_parallel()
-  int threads = 1;        // OpenBLAS: openblas_get_num_threads() at the time of the call
+  bool mkl = false;       // it is Intel MKL (it exports MKL_Get_Version_String), e.g. inside libtorch_cpu.so
+  std::string config;     // openblas_get_config() (version, target, MAX_THREADS) or MKL's version string
+  BlasThreading threading = BlasThreading::Unknown;  // OpenBLAS: openblas_get_parallel(); MKL: OpenMP
+  int threads = 1;        // openblas_get_num_threads() / mkl_get_max_threads() at the time of the call
 };
 
 BlasInfo detect_blas();
