@@ -191,7 +191,8 @@ BlockInputs LlamaForCausalLMImpl::block_inputs(int64_t B, int64_t T, const at::T
     PROSPECT_CHECK(S <= cache->max_len, "KV cache full: {} + {} tokens exceed its {} slots", in.past, T,
                    cache->max_len);
   }
-  auto dev = inv_freq.device();
+  // the model's device (inv_freq is a plain member, which Module::to does not move)
+  auto dev = lm_head_weight().device();
   at::Tensor key_ok;  // bool [B, S]
   if (attention_mask.defined()) {
     PROSPECT_CHECK(attention_mask.dim() == 2 && attention_mask.size(0) == B && attention_mask.size(1) == S,
