@@ -16,6 +16,13 @@ function(prospect_gtest name)
   target_compile_definitions(${name} PRIVATE
     PROSPECT_SOURCE_DIR="${CMAKE_SOURCE_DIR}" PROSPECT_BINARY_DIR="${CMAKE_BINARY_DIR}"
     PROSPECT_PYTHON="${PROSPECT_PYTHON}")
+  # gtest_discover_tests flattens PROPERTIES into one list, so a second label or fixture would become a
+  # property name and be lost without a word: register such a test with add_test instead.
+  list(LENGTH T_LABELS n_labels)
+  list(LENGTH T_FIXTURES_REQUIRED n_fixtures)
+  if(n_labels GREATER 1 OR n_fixtures GREATER 1)
+    message(FATAL_ERROR "prospect_gtest(${name}): one label and one fixture at most (add_test for more)")
+  endif()
   set(props LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
   if(T_FIXTURES_REQUIRED)
     list(APPEND props FIXTURES_REQUIRED "${T_FIXTURES_REQUIRED}")

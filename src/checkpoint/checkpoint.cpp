@@ -7,7 +7,10 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -84,17 +87,41 @@ void point_latest_to(const std::string& root, const std::string& name) {
   fsync_path(root);
 }
 
-// Removes all but the newest `keep` step folders (never `current`).
+// Removes all but the newest `keep` step folders (never `current`), and every temporary folder (a
+// leftover of an interrupted save, or the one a replaced step was served from).
 void keep_newest(const std::string& root, int keep, const std::string& current) {
   std::vector<std::string> steps;
+  std::error_code ec;
   for (auto& e : fs::directory_iterator(root)) {
     std::string n = e.path().filename().string();
     if (e.is_directory() && !e.is_symlink() && n.rfind("step-", 0) == 0) steps.push_back(n);
+    if (e.is_directory() && !e.is_symlink() && n.rfind(".tmp-", 0) == 0) fs::remove_all(e.path(), ec);
   }
   std::sort(steps.begin(), steps.end());
-  std::error_code ec;
   for (size_t i = 0; i + keep < steps.size(); ++i)
     if (steps[i] != current) fs::remove_all(root + "/" + steps[i], ec);
+}
+
+// The test hook of checkpoint.h: PROSPECT_TEST_KILL_IN_SAVE=<point>:<step>.
+const char* const kKillPoints[] = {"begun", "model", "optimizer", "trainer", "written", "replaced", "renamed", "latest"};
+
+void kill_point(const char* point, int64_t step) {
+  static const char* env = std::getenv("PROSPECT_TEST_KILL_IN_SAVE");
+  if (!env || !*env) return;
+  const std::string spec = env;
+  const size_t colon = spec.find(':');
+  const std::string name = spec.substr(0, colon);
+  const bool known = std::any_of(std::begin(kKillPoints), std::end(kKillPoints), [&](const char* p) { return name == p; });
+  int64_t at_step = -1;
+  try {
+    if (colon != std::string::npos) at_step = std::stoll(spec.substr(colon + 1));
+  } catch (const std::exception&) {
+  }
+  PROSPECT_CHECK(known && at_step >= 0,
+                 "PROSPECT_TEST_KILL_IN_SAVE={}: expected <point>:<step>, point one of begun, model, optimizer, "
+                 "trainer, written, replaced, renamed, latest",
+                 spec);
+  if (name == point && at_step == step) std::raise(SIGKILL);
 }
 
 }  // namespace
@@ -113,23 +140,47 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointContents
   make_dirs(root);
   const std::string name = checkpoint_name(c.trainer.step);
   const std::string final_dir = root + "/" + name;
-  const std::string tmp = root + "/.tmp-" + name;
-  std::error_code ec;
-  fs::remove_all(tmp, ec);  // a leftover of an interrupted save
+  // a name no other save used (`latest` may point at an older temporary folder, see below)
+  const std::string tmp_name = fmt::format(".tmp-{}-{}", name, std::chrono::system_clock::now().time_since_epoch().count());
+  const std::string tmp = root + "/" + tmp_name;
+  const int64_t step = c.trainer.step;
   make_dirs(tmp);
+  kill_point("begun", step);
 
   save_dst_model(*c.model, tmp);
+  kill_point("model", step);
   save_safetensors(tmp + "/" + kOptimizerFile, *c.optimizer_state, {{"format", "prospect-adamw"}});
+  kill_point("optimizer", step);
   write_file_atomic(tmp + "/" + kTrainerFile, trainer_json(c).dump(2) + "\n");
+  kill_point("trainer", step);
   if (!c.tokenizer_path.empty())
     copy_file_atomic(c.tokenizer_path, tmp + "/" + fs::path(c.tokenizer_path).filename().string());
   fsync_path(tmp);
+  kill_point("written", step);
 
-  if (fs::exists(final_dir)) fs::remove_all(final_dir);  // the same step saved again (e.g. stop right after a save)
-  fs::rename(tmp, final_dir, ec);
-  PROSPECT_CHECK(!ec, "cannot rename {} to {}: {}", tmp, final_dir, ec.message());
+  if (!fs::exists(final_dir)) {
+    std::error_code ec;
+    fs::rename(tmp, final_dir, ec);
+    PROSPECT_CHECK(!ec, "cannot rename {} to {}: {}", tmp, final_dir, ec.message());
+  } else {
+    // The same step saved again (a run resumed from an older checkpoint): `latest` may point at the
+    // old folder. It points at the new one under its temporary name while the old folder is replaced
+    // by hard links to the new files, so it never points at a missing or half-written folder.
+    point_latest_to(root, tmp_name);
+    fs::remove_all(final_dir);
+    kill_point("replaced", step);
+    make_dirs(final_dir);
+    for (auto& f : fs::directory_iterator(tmp)) {
+      std::error_code ec;
+      fs::create_hard_link(f.path(), final_dir + "/" + f.path().filename().string(), ec);
+      PROSPECT_CHECK(!ec, "cannot link {} into {}: {}", f.path().string(), final_dir, ec.message());
+    }
+    fsync_path(final_dir);
+  }
   fsync_path(root);
+  kill_point("renamed", step);
   point_latest_to(root, name);
+  kill_point("latest", step);
   keep_newest(root, std::max(1, c.run_config->train.keep_last), name);
   return final_dir;
 }

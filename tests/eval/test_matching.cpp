@@ -142,15 +142,28 @@ TEST(Matching, AgreesWithBruteForce) {
 
 // Hundreds of events: sum(i * j) passes 10^6, the smallest total distance still comes first.
 TEST(Matching, LargeListsStayExact) {
-  std::vector<int64_t> r, p;
-  for (int k = 0; k < 200; ++k) {
-    r.push_back(1000);
-    p.push_back(1000);
+  // 200 identical events: every pair has distance 0; time order pairs the k-th with the k-th.
+  {
+    std::vector<int64_t> r(200, 1000), p(200, 1000);
+    auto m = match_events(r, p, kW);
+    ASSERT_EQ(m.size(), 200u);
+    for (int k = 0; k < 200; ++k) {
+      EXPECT_EQ(m[k].ref, k);
+      EXPECT_EQ(m[k].pred, k);
+    }
   }
-  auto m = match_events(r, p, kW);
-  ASSERT_EQ(m.size(), 200u);
-  for (int k = 0; k < 200; ++k) {
-    EXPECT_EQ(m[k].ref, k);
-    EXPECT_EQ(m[k].pred, k);
-  }
+  // Distance against order, by hand. 1199 predictions at frame 0 (no reference within reach) and a
+  // last one, q, at 10000 (time rank j = 1200). References: a at 9999 (distance 1 to q, time rank
+  // i = 1) and 1200 at 10002 (distance 2, ranks 2..1201). Only q can pair, with one reference: the
+  // smallest distance is a. Read literally with weight 10^6, sum(|p - r|) * 10^6 - sum(i * j) would
+  // take the last reference at 10002 instead: 2 * 10^6 - 1201 * 1200 < 10^6 - 1 * 1200.
+  std::vector<int64_t> refs = {9999}, preds(1199, 0);
+  refs.insert(refs.end(), 1200, 10002);
+  preds.push_back(10000);
+  static_assert(2000000 - 1201 * 1200 < 1000000 - 1 * 1200, "the literal objective must disagree here");
+  auto m = match_events(refs, preds, kW);
+  ASSERT_EQ(pairs_of(m), (P{{0, 1199}}));
+  // The same with the references listed late-first: a is still chosen, by its frame, not its position.
+  std::vector<int64_t> rev(refs.rbegin(), refs.rend());
+  EXPECT_EQ(pairs_of(match_events(rev, preds, kW)), (P{{1200, 1199}}));
 }

@@ -75,10 +75,10 @@ void expect_same_tensors(const std::string& a, const std::string& b) {
   }
 }
 
-// Runs prospect_train with arguments; returns the exit code, output in *out.
-// env: assignments put before the command (e.g. "CUDA_VISIBLE_DEVICES=").
+// Runs prospect_train with arguments (and "NAME=value" environment settings); returns the exit code
+// (128 + signal when killed), output in *out.
 int run_train(const std::vector<std::string>& args, std::string* out = nullptr, const std::string& env = "") {
-  std::string cmd = env + " " + test::binary_path("prospect_train");
+  std::string cmd = (env.empty() ? "" : "env '" + env + "' ") + test::binary_path("prospect_train");
   for (auto& a : args) cmd += " '" + a + "'";
   auto c = test::run_program(cmd);
   if (out) *out = c.output;
@@ -178,28 +178,106 @@ TEST(Trainer, SavedLanguageModelLoadsAsPlainLlama) {
   EXPECT_TRUE(at::allclose(a.reshape({6, -1}), o.lm_logits, 1e-6, 1e-6));
 }
 
+// Where latest points, as a step folder name ("" for none); an error when it points nowhere.
+std::string latest_name(const std::string& run) {
+  std::string latest = latest_checkpoint(run);
+  return latest.empty() ? "" : fs::path(latest).filename().string();
+}
+
+void expect_loadable(const std::string& dir) {
+  EXPECT_NO_THROW({
+    DSTProActLlama m = load_dst_model(dir);
+    load_safetensors(dir + "/optimizer.safetensors");
+    EXPECT_TRUE(read_checkpoint(dir).trainer.has_value());
+  }) << dir;
+}
+
+// A kill at each point of a save (the PROSPECT_TEST_KILL_IN_SAVE hook of checkpoint.h, so every point
+// is reached for sure): latest still points at a whole checkpoint, the previous one until the link is
+// swapped, and the next run resumes from it. The last case saves a step again over the folder latest
+// points to (--resume from an older checkpoint) and is killed once that folder is replaced.
 TEST(Trainer, KillDuringCheckpointLeavesLatestLoadable) {
-  std::string run = fresh_dir("killed");
-  auto args = tiny_args(run);
-  args.push_back("--train.save_every=1");
-  args.push_back("--train.max_steps=400");
-  // kill at several moments; after each, latest must load, and the next run resumes from it
-  for (int delay_ms : {1500, 2300, 2900, 3700}) {
-    pid_t pid = start_train(with(args, "--resume=auto"));
-    ASSERT_GE(pid, 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-    kill(pid, SIGKILL);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    std::string latest = latest_checkpoint(run);
-    if (latest.empty()) continue;  // killed before the first save
-    EXPECT_NO_THROW({
-      DSTProActLlama m = load_dst_model(latest);
-      load_safetensors(latest + "/optimizer.safetensors");
-      EXPECT_TRUE(read_checkpoint(latest).trainer.has_value());
-    }) << latest;
+  std::string run = fresh_dir("killed"), out;
+  auto args = with(with(tiny_args(run), "--train.save_every=1"), "--resume=auto");
+  ASSERT_EQ(run_train(with(args, "--train.max_steps=1"), &out), 0) << out;
+  int64_t step = 1;
+  for (const char* point : {"begun", "model", "optimizer", "trainer", "written", "renamed", "latest"}) {
+    SCOPED_TRACE(point);
+    const int64_t next = step + 1;
+    const std::string kill = std::string("PROSPECT_TEST_KILL_IN_SAVE=") + point + ":" + std::to_string(next);
+    EXPECT_EQ(run_train(with(args, "--train.max_steps=50"), &out, kill), 128 + SIGKILL) << out;
+    if (std::string(point) == "latest") step = next;  // killed after the swap: the new one is whole
+    ASSERT_EQ(latest_name(run), checkpoint_name(step));
+    expect_loadable(run + "/checkpoints/latest");
   }
-  EXPECT_FALSE(latest_checkpoint(run).empty());
+  // the next run resumes from latest, past the leftovers of the killed saves
+  ASSERT_EQ(run_train(with(args, "--train.max_steps=" + std::to_string(step + 2)), &out), 0) << out;
+  EXPECT_NE(out.find("resuming from"), std::string::npos) << out;
+  EXPECT_EQ(latest_name(run), checkpoint_name(step + 2));
+  for (auto& e : fs::directory_iterator(run + "/checkpoints"))
+    EXPECT_EQ(e.path().filename().string().rfind(".tmp-", 0), std::string::npos) << e.path();
+
+  // step + 2 saved again from step + 1 (chosen with --resume), killed once the old step + 2 is gone
+  auto from_older = with(with(args, "--resume=" + run + "/checkpoints/" + checkpoint_name(step + 1)),
+                         "--train.max_steps=" + std::to_string(step + 2));
+  const std::string kill = "PROSPECT_TEST_KILL_IN_SAVE=replaced:" + std::to_string(step + 2);
+  EXPECT_EQ(run_train(from_older, &out, kill), 128 + SIGKILL) << out;
+  ASSERT_NO_THROW(latest_name(run));
+  ASSERT_FALSE(latest_name(run).empty());
+  expect_loadable(run + "/checkpoints/latest");
+  EXPECT_EQ(read_checkpoint(run + "/checkpoints/latest").trainer->step, step + 2);
+  // and the next run goes on from it
+  ASSERT_EQ(run_train(with(args, "--train.max_steps=" + std::to_string(step + 3)), &out), 0) << out;
+  EXPECT_EQ(latest_name(run), checkpoint_name(step + 3));
+  expect_loadable(run + "/checkpoints/latest");
+}
+
+// The hook refuses a value it does not understand (a typo must not make the test above pass silently).
+TEST(Trainer, KillHookRejectsUnknownPoints) {
+  std::string run = fresh_dir("kill_typo"), out;
+  auto args = with(tiny_args(run), "--train.max_steps=1");
+  EXPECT_EQ(run_train(args, &out, "PROSPECT_TEST_KILL_IN_SAVE=modle:1"), 1) << out;
+  EXPECT_NE(out.find("PROSPECT_TEST_KILL_IN_SAVE=modle:1"), std::string::npos) << out;
+}
+
+// train.keep_last: only the newest checkpoints stay, latest among them.
+TEST(Trainer, KeepLastPrunesOlderCheckpoints) {
+  std::string run = fresh_dir("keep_last"), out;
+  auto args = with(with(with(tiny_args(run), "--train.save_every=1"), "--train.max_steps=5"), "--train.keep_last=2");
+  ASSERT_EQ(run_train(args, &out), 0) << out;
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator(run + "/checkpoints")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"latest", "step-000004", "step-000005"}));
+  EXPECT_EQ(latest_name(run), "step-000005");
+  // a resumed run with keep_last 1 prunes what the earlier run kept
+  ASSERT_EQ(run_train(with(with(with(args, "--resume=auto"), "--train.keep_last=1"), "--train.max_steps=6"), &out), 0)
+      << out;
+  names.clear();
+  for (auto& e : fs::directory_iterator(run + "/checkpoints")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"latest", "step-000006"}));
+}
+
+// --resume <dir>: a chosen checkpoint (not latest, in another run folder) continues exactly as the run
+// that wrote it did: the same weights at the end (bitwise on CPU). A folder that is not there is an
+// error naming it.
+TEST(Trainer, ResumeFromAChosenCheckpoint) {
+  std::string a = fresh_dir("resume_dir_a"), b = fresh_dir("resume_dir_b") + "/run", out;
+  auto args = with(with(tiny_args(a), "--train.save_every=2"), "--train.max_steps=6");
+  ASSERT_EQ(run_train(args, &out), 0) << out;
+  ASSERT_TRUE(fs::exists(a + "/checkpoints/step-000002"));
+  auto resumed = with(with(with(tiny_args(b), "--train.save_every=2"), "--train.max_steps=6"),
+                      "--resume=" + a + "/checkpoints/step-000002");
+  ASSERT_EQ(run_train(resumed, &out), 0) << out;
+  EXPECT_NE(out.find("step-000002 (step 2)"), std::string::npos) << out;
+  for (const char* f : {"model.safetensors", "prospect.safetensors", "optimizer.safetensors"})
+    expect_same_tensors(a + "/checkpoints/step-000006/" + f, b + "/checkpoints/step-000006/" + f);
+  EXPECT_FALSE(fs::exists(b + "/checkpoints/step-000002"));  // it started at step 2, saved from 4 on
+
+  auto missing = with(tiny_args(fresh_dir("resume_dir_c")), "--resume=" + a + "/checkpoints/step-000003");
+  EXPECT_NE(run_train(missing, &out), 0);
+  EXPECT_NE(out.find(a + "/checkpoints/step-000003"), std::string::npos) << out;
 }
 
 TEST(Trainer, BadInputExitCodes) {
@@ -362,4 +440,48 @@ TEST(Trainer, SigtermCheckpointsAndExits3) {
   int64_t step = read_checkpoint(latest).trainer->step;
   EXPECT_GT(step, 0);
   EXPECT_EQ(fs::path(latest).filename().string(), checkpoint_name(step));
+}
+
+// The no-DST baseline (data.dst_turns = false) end to end: training sees no DST_UPDATE turn (the DST
+// text loss 0 at every step, no DST perplexity at validation), and prospect_eval never asks the DST
+// head, even at a DST threshold every probability passes, while the same model at the same thresholds
+// with DST turns on does produce updates (so the check can fail).
+TEST(Trainer, NoDstBaselineTrainsAndEvaluates) {
+  std::string run = fresh_dir("no_dst"), out;
+  auto args = with(with(with(tiny_args(run), "--train.max_steps=3"), "--data.dst_turns=false"), "--train.val_every=3");
+  ASSERT_EQ(run_train(args, &out), 0) << out;
+  std::ifstream in(run + "/metrics.jsonl");
+  int steps = 0, vals = 0;
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("split")) {
+      ++vals;
+      EXPECT_TRUE(j["ppl_dst"].is_null()) << line;
+      EXPECT_TRUE(j["ppl_assistant"].is_number()) << line;
+      continue;
+    }
+    ++steps;
+    EXPECT_EQ(j["loss_dst_gen"].get<double>(), 0.0) << line;
+    EXPECT_GT(j["loss_speaking_gen"].get<double>(), 0.0) << line;
+  }
+  EXPECT_EQ(steps, 3);
+  EXPECT_EQ(vals, 1);
+
+  const std::string d = tiny_data(), ckpt = run + "/checkpoints/latest";
+  auto eval = [&](const std::string& name, const std::string& extra) {
+    std::string dir = run + "/" + name;
+    auto r = test::run_program(test::binary_path("prospect_eval") + " --config " + run + "/config.ini --checkpoint " + ckpt +
+                               " --split val --out " + dir + " --data.val=" + d + "/val.h5 --eval.max_new_tokens=4" +
+                               " --eval.speak_threshold=0 --eval.dst_threshold=0 " + extra);
+    EXPECT_EQ(r.code, 0) << r.output;
+    return nlohmann::json::parse(test::read_text(dir + "/eval.json"));
+  };
+  auto base = eval("eval_no_dst", "");
+  EXPECT_EQ(base["config"]["data"]["dst_turns"], false);
+  EXPECT_GT(base["counts"]["turns"].get<int64_t>(), 0) << base.dump();  // it spoke
+  EXPECT_TRUE(base["speaking_event"]["precision"].is_number()) << base.dump();
+  EXPECT_EQ(base["dst_update_event"]["precision"], nullptr) << base.dump();  // and never updated the state
+  EXPECT_EQ(base["dst_update_event"]["recall"], 0.0) << base.dump();
+  auto with_dst = eval("eval_dst", "--data.dst_turns=true");
+  EXPECT_TRUE(with_dst["dst_update_event"]["precision"].is_number()) << with_dst.dump();
 }

@@ -6,9 +6,11 @@
 //                                                             the SequenceLayout, the tokenizer's file name,
 //                                                             git revision and library versions
 //     <the tokenizer file>                                    a copy: the folder alone evaluates or resumes
-// into checkpoints/.tmp-step-000123 (every file fsync'ed, the folder fsync'ed and renamed), then
+// into checkpoints/.tmp-step-000123-<time> (every file fsync'ed, the folder fsync'ed and renamed), then
 // swaps checkpoints/latest (a relative symlink) by rename: a kill at any moment leaves the previous
-// checkpoint loadable. The newest train.keep_last are kept.
+// checkpoint loadable. A step saved again over its existing folder (a run resumed from an older
+// checkpoint) points latest at the new folder's temporary name while the old folder is replaced by
+// hard links to the new files. The newest train.keep_last are kept; temporary folders are removed.
 //
 // Evaluation also reads a bare model folder (save_dst_model's three files, no trainer.json): it has no
 // trainer state, no layout and no tokenizer of its own, so the caller's configuration supplies them.
@@ -70,6 +72,15 @@ std::string checkpoint_name(int64_t step);  // "step-000123"
 
 // Writes run_dir/checkpoints/step-N (N = contents.trainer.step) as above; returns that folder. The
 // model must be finite (the caller checks). Rank 0 only.
+//
+// Test hook: with PROSPECT_TEST_KILL_IN_SAVE=<point>:<step> in the environment, the process kills
+// itself (SIGKILL, as a `kill -9` at that moment would) at <point> of the save of step <step>, so that
+// a test can interrupt a save at each point in turn instead of at a guessed moment. The points, in the
+// order of a save: begun (the temporary folder made, empty), model (the model's files written),
+// optimizer, trainer (trainer.json), written (every file written and fsync'ed), replaced (an older
+// folder of the same step removed, latest pointing at the temporary folder; only when the step is
+// saved again), renamed (the folder has its final name), latest (the link swapped, older checkpoints
+// not yet pruned). A value of another form is an error.
 std::string save_checkpoint(const std::string& run_dir, const CheckpointContents& contents);
 
 // Reads a checkpoint folder or a bare model folder (the model itself is read by load_checkpoint_model).
