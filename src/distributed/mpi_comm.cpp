@@ -11,8 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <fmt/ranges.h>
 #include <mutex>
 #include <spdlog/spdlog.h>
