@@ -31,7 +31,7 @@ int eval_stream(int argc, const char* const* argv) {
     Config cfg;
     std::string usage = std::string("usage: ") + argv[0] +
                         " --config F --checkpoint DIR [--split test] --out DIR [--section.key=value ...]";
-    if (!parse_args(argc, argv, usage, opts, &cfg, &vm)) return kExitOk;
+    if (!parse_args(argc, argv, usage, opts, &cfg, &vm)) return int(kExitOk);
     require_controlled_blas();
     if (checkpoint.empty()) usage_fail("--checkpoint is required");
     if (out.empty()) usage_fail("--out is required");
@@ -44,21 +44,23 @@ int eval_stream(int argc, const char* const* argv) {
     auto comm = make_communicator(cfg.dist.backend, false, cfg.dist.timeout_s);
     init_logging(comm->rank());
 
-    eval::EvalSetup s = eval::make_eval_setup(cfg, checkpoint, split, out);
-    if (mode == "teacher-forced") {
-      nlohmann::ordered_json j = eval::evaluate_teacher_forced(s, *comm, sweep);
-      if (comm->rank() == 0) {
-        j.erase("config");
-        std::printf("%s\nwrote %s/teacher_forced.json\n", j.dump(2).c_str(), out.c_str());
+    return run_ranks(*comm, [&] {
+      eval::EvalSetup s = eval::make_eval_setup(cfg, checkpoint, split, out);
+      if (mode == "teacher-forced") {
+        nlohmann::ordered_json j = eval::evaluate_teacher_forced(s, *comm, sweep);
+        if (comm->rank() == 0) {
+          j.erase("config");
+          std::printf("%s\nwrote %s/teacher_forced.json\n", j.dump(2).c_str(), out.c_str());
+        }
+        return int(kExitOk);
       }
-      return kExitOk;
-    }
-    auto res = eval::evaluate_stream(s, *comm);
-    if (res) {
-      std::printf("%s", eval::metrics_table(res->metrics).c_str());
-      std::printf("wrote %s/eval.json and %s/predictions.jsonl\n", out.c_str(), out.c_str());
-    }
-    return kExitOk;
+      auto res = eval::evaluate_stream(s, *comm);
+      if (res) {
+        std::printf("%s", eval::metrics_table(res->metrics).c_str());
+        std::printf("wrote %s/eval.json and %s/predictions.jsonl\n", out.c_str(), out.c_str());
+      }
+      return int(kExitOk);
+    });
   });
 }
 

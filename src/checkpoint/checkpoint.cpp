@@ -40,6 +40,7 @@ nlohmann::json trainer_json(const CheckpointContents& c) {
           {"tokens_seen", s.tokens_seen},
           {"rng", {{"torch_cpu", s.torch_rng}, {"data_seed", c.run_config->train.seed}}},
           {"world_size", c.world_size},
+          {"virtual_ranks", s.virtual_ranks},
           {"config", to_ini(*c.run_config)},
           {"template", c.layout.template_name},
           {"tokenizer", fs::path(c.tokenizer_path).filename().string()},
@@ -57,6 +58,7 @@ TrainerState trainer_state_from_json(const nlohmann::json& j, const std::string&
     s.epoch_step = j.at("epoch_step").get<int64_t>();
     s.bad_steps = j.value("bad_steps", int64_t{0});
     s.tokens_seen = j.value("tokens_seen", int64_t{0});
+    s.virtual_ranks = j.value("virtual_ranks", int64_t{0});
     if (j.contains("rng")) s.torch_rng = j.at("rng").value("torch_cpu", std::string());
   } catch (const nlohmann::json::exception& e) {
     fail("{}: {}", where, e.what());
@@ -202,6 +204,7 @@ Checkpoint read_checkpoint(const std::string& dir) {
   }
   ck.trainer = trainer_state_from_json(j, path);
   ck.run_config = json_string(j, "config", path);
+  if (j.contains("world_size") && j["world_size"].is_number_integer()) ck.world_size = j["world_size"].get<int>();
   ck.layout = SequenceLayout{json_string(j, "template", path)};
   std::string tok = json_string(j, "tokenizer", path);
   ck.tokenizer_path = ck.dir + "/" + tok;

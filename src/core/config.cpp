@@ -82,7 +82,10 @@ std::vector<Field> fields(Config& c) {
       {"train.max_bad_steps", &c.train.max_bad_steps, "consecutive non-finite steps before giving up"},
       {"train.val_every", &c.train.val_every, "steps between validations (0: only at the end)"},
       {"train.log_every", &c.train.log_every, "steps between progress lines"},
+      {"train.inexact_resume", &c.train.inexact_resume,
+       "resume even when the run's data order cannot be kept (another data.virtual_ranks)"},
       {"dist.timeout_s", &c.dist.timeout_s, "seconds before a collective is declared stuck"},
+      {"dist.save_timeout_s", &c.dist.save_timeout_s, "seconds the ranks wait for rank 0 to write a checkpoint"},
       {"dist.backend", &c.dist.backend, "auto | mpi | nccl"},
       {"dist.bucket_mb", &c.dist.bucket_mb, "gradient bucket size in MB"},
       {"dist.overlap", &c.dist.overlap, "reduce buckets while backward runs"},
@@ -208,6 +211,7 @@ void check_config(const Config& c) {
   positive("train.keep_last", c.train.keep_last);
   positive("train.max_bad_steps", c.train.max_bad_steps);
   positive("dist.timeout_s", c.dist.timeout_s);
+  positive("dist.save_timeout_s", c.dist.save_timeout_s);
   positive("dist.bucket_mb", c.dist.bucket_mb);
   positive("model.hidden_size", c.model.hidden_size);
   positive("model.num_hidden_layers", c.model.num_hidden_layers);

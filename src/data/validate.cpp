@@ -50,6 +50,13 @@ struct Collector {
 
 }  // namespace
 
+int64_t first_non_finite_row(const float* rows, int64_t n, int64_t dim) {
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t d = 0; d < dim; ++d)
+      if (!std::isfinite(rows[r * dim + d])) return r;
+  return -1;
+}
+
 std::vector<Problem> validate_clip(const Store& store, int64_t c, bool check_values) {
   std::vector<Problem> out;
   Collector col{out, "", c, store.clip_video_uid(c)};

@@ -42,6 +42,7 @@ class SingleCommunicator : public Communicator {
     PROSPECT_CHECK(root == 0, "broadcast: root {} out of range for world size 1", root);
   }
   void barrier() override {}
+  void barrier(double, const std::string&) override {}
   std::vector<std::string> gather_bytes(const std::string& mine, int root) override {
     PROSPECT_CHECK(root == 0, "gather_bytes: root {} out of range for world size 1", root);
     return {mine};
@@ -59,18 +60,20 @@ std::unique_ptr<Communicator> make_single_communicator() { return std::make_uniq
 int run_ranks(Communicator& comm, const std::function<int()>& body) {
   if (comm.size() == 1) return body();
   int code = kExitError;
+  std::string message;
   try {
     return body();
   } catch (const StopRequested&) {
     throw;  // every rank agreed to stop (stop_requested_agreed): they all end normally with 3
   } catch (const Error& e) {
     code = e.code;
-    spdlog::error("{}", e.what());
+    message = e.what();
   } catch (const std::exception& e) {
-    spdlog::error("{}", e.what());
+    message = e.what();
   }
+  spdlog::error("{}", message);
   spdlog::error("rank {} failed: ending the job with exit code {}", comm.rank(), code);
-  comm.abort(code);
+  comm.fail_job(code, message);
   return code;  // not reached
 }
 

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <fmt/ranges.h>
 #include <mutex>
 #include <spdlog/spdlog.h>
@@ -26,6 +27,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kProbeTag = 7177;
+constexpr int kFailTag = 7178;  // fail_job: a failed rank's exit code and message, to rank 0
 constexpr size_t kMaxChunk = size_t(1) << 30;  // MPI counts are int: larger buffers go in chunks
 
 bool g_we_initialised = false;
@@ -102,9 +104,12 @@ struct MpiWork : Work {
   MpiCommunicator* comm;
   std::string what;  // "all_reduce (1024 x f32, sum)" for messages
   long seq;
+  double timeout_s;   // the deadline of wait()
+  std::string limit;  // the setting that gave it ("dist.timeout_s"), for the message
   std::vector<MPI_Request> reqs;
   bool done = false;
-  MpiWork(MpiCommunicator* c, std::string w, long s) : comm(c), what(std::move(w)), seq(s) {}
+  MpiWork(MpiCommunicator* c, std::string w, long s, double t, std::string l)
+      : comm(c), what(std::move(w)), seq(s), timeout_s(t), limit(std::move(l)) {}
   ~MpiWork() override;
   bool test() override;
   void wait() override;
@@ -116,10 +121,12 @@ class MpiCommunicator : public Communicator {
     ensure_mpi();
     MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
     MPI_Comm_dup(MPI_COMM_WORLD, &probe_comm_);
+    MPI_Comm_dup(MPI_COMM_WORLD, &fail_comm_);
     // Errors come back to us (and end the job through fail_collective) rather than through
     // MPI's default handler, so the message says which collective and which peers.
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     MPI_Comm_set_errhandler(probe_comm_, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(fail_comm_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
   }
@@ -132,6 +139,7 @@ class MpiCommunicator : public Communicator {
       spdlog::default_logger()->flush();
       MPI_Abort(MPI_COMM_WORLD, kExitPeerFailed);
     }
+    MPI_Comm_free(&fail_comm_);
     MPI_Comm_free(&probe_comm_);
     MPI_Comm_free(&comm_);
   }
@@ -170,8 +178,12 @@ class MpiCommunicator : public Communicator {
     w->wait();
   }
 
-  void barrier() override {
+  void barrier() override { barrier(timeout_s_, "dist.timeout_s"); }
+
+  void barrier(double timeout_s, const std::string& limit) override {
     auto w = start("barrier", "");
+    w->timeout_s = timeout_s;
+    w->limit = limit;
     MPI_Request r;
     check(MPI_Ibarrier(comm_, &r), *w);
     w->reqs.push_back(r);
@@ -223,8 +235,58 @@ class MpiCommunicator : public Communicator {
     std::_Exit(code);
   }
 
+  // Another rank sends its code and message to rank 0 on a communicator of their own, then waits for
+  // rank 0 to end the job (check_peer_failures, from rank 0's next wait in a collective), but no
+  // longer than kFailGraceS: a rank 0 busy outside MPI does not keep the job alive.
+  void fail_job(int code, const std::string& message) override {
+    if (rank_ == 0 || size_ == 1) abort(code);
+    constexpr double kFailGraceS = 30;
+    std::string bytes(sizeof(int32_t), '\0');
+    const int32_t c = code;
+    std::memcpy(bytes.data(), &c, sizeof c);
+    bytes += message.substr(0, 1 << 16);
+    MPI_Request r;
+    if (MPI_Isend(bytes.data(), int(bytes.size()), MPI_BYTE, 0, kFailTag, fail_comm_, &r) == MPI_SUCCESS) {
+      auto deadline = Clock::now() + std::chrono::duration<double>(std::min(kFailGraceS, timeout_s_));
+      Backoff backoff;
+      while (Clock::now() < deadline) {
+        int flag = 0;
+        if (r != MPI_REQUEST_NULL && MPI_Test(&r, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS) break;
+        backoff.pause();
+      }
+    }
+    spdlog::error("rank 0 did not end the job within {:.0f} s; aborting from rank {}", std::min(kFailGraceS, timeout_s_),
+                  rank_);
+    abort(code);
+  }
+
   // ---- used by MpiWork ----
   double timeout_s() const { return timeout_s_; }
+
+  // Rank 0: a failure report of another rank (fail_job) ends the job here, with that rank's exit code
+  // and its message in rank 0's log. Looks at most every 10 ms (any thread may call; every wait does).
+  void check_peer_failures() override {
+    if (rank_ != 0 || size_ == 1) return;
+    const int64_t now = Clock::now().time_since_epoch().count();
+    int64_t last = last_report_check_.load();
+    if (now - last < std::chrono::nanoseconds(std::chrono::milliseconds(10)).count() ||
+        !last_report_check_.compare_exchange_strong(last, now))
+      return;
+    int flag = 0;
+    MPI_Message msg;
+    MPI_Status st;
+    if (MPI_Improbe(MPI_ANY_SOURCE, kFailTag, fail_comm_, &flag, &msg, &st) != MPI_SUCCESS || !flag) return;
+    int n = 0;
+    MPI_Get_count(&st, MPI_BYTE, &n);
+    std::string bytes(size_t(std::max(n, 0)), '\0');
+    MPI_Mrecv(bytes.data(), n, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+    int32_t code = kExitError;
+    if (bytes.size() >= sizeof code) std::memcpy(&code, bytes.data(), sizeof code);
+    std::string message = bytes.size() >= sizeof code ? bytes.substr(sizeof code) : std::string();
+    spdlog::error("rank {} failed: {}", st.MPI_SOURCE, message);
+    spdlog::error("rank {} failed: ending the job with exit code {}", st.MPI_SOURCE, int(code));
+    abort(code);
+  }
 
   // A collective failed (timeout or MPI error): name it and the suspected peers, then end the job
   // (or throw PeerError when abort is not wanted).
@@ -264,7 +326,7 @@ class MpiCommunicator : public Communicator {
     if (broken_) throw PeerError(fmt::format("{}: the communicator is broken by an earlier failed collective", name));
     long s = ++seq_;
     std::string what = detail.empty() ? std::string(name) : fmt::format("{} ({})", name, detail);
-    return std::make_unique<MpiWork>(this, what, s);
+    return std::make_unique<MpiWork>(this, what, s, timeout_s_, "dist.timeout_s");
   }
 
   void check(int err, const MpiWork& w) {
@@ -320,7 +382,8 @@ class MpiCommunicator : public Communicator {
     return s;
   }
 
-  MPI_Comm comm_ = MPI_COMM_NULL, probe_comm_ = MPI_COMM_NULL;
+  MPI_Comm comm_ = MPI_COMM_NULL, probe_comm_ = MPI_COMM_NULL, fail_comm_ = MPI_COMM_NULL;
+  std::atomic<int64_t> last_report_check_{0};
   int rank_ = 0, size_ = 1;
   double timeout_s_;
   bool abort_;
@@ -344,15 +407,15 @@ bool MpiWork::test() {
   int err = MPI_Testall(int(reqs.size()), reqs.data(), &flag, MPI_STATUSES_IGNORE);
   if (err != MPI_SUCCESS) comm->fail_collective(*this, "failed: " + mpi_error_string(err));
   done = flag != 0;
+  if (!done) comm->check_peer_failures();
   return done;
 }
 
 void MpiWork::wait() {
-  auto deadline = Clock::now() + std::chrono::duration<double>(comm->timeout_s());
+  auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
   Backoff backoff;
   while (!test()) {
-    if (Clock::now() > deadline)
-      comm->fail_collective(*this, fmt::format("timed out after {:.1f} s (dist.timeout_s)", comm->timeout_s()));
+    if (Clock::now() > deadline) comm->fail_collective(*this, fmt::format("timed out after {:.1f} s ({})", timeout_s, limit));
     backoff.pause();
   }
 }

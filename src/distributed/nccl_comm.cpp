@@ -104,6 +104,7 @@ class NcclCommunicator : public Communicator {
   }
   // Host-side: through MPI.
   void barrier() override { mpi_->barrier(); }
+  void barrier(double timeout_s, const std::string& limit) override { mpi_->barrier(timeout_s, limit); }
   std::vector<std::string> gather_bytes(const std::string& mine, int root) override {
     return mpi_->gather_bytes(mine, root);
   }
@@ -113,6 +114,13 @@ class NcclCommunicator : public Communicator {
     comm_ = nullptr;
     mpi_->abort(code);
   }
+  void fail_job(int code, const std::string& message) override {
+    broken_ = true;
+    if (comm_) ncclCommAbort(comm_);
+    comm_ = nullptr;
+    mpi_->fail_job(code, message);
+  }
+  void check_peer_failures() override { mpi_->check_peer_failures(); }
 
   double timeout_s() const { return timeout_s_; }
 

@@ -31,17 +31,13 @@ struct EvalInputs {
 std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s, Communicator& comm);
 
 // Runs body(c) on this rank's clips (round-robin by clip index). An error on one rank ends the job at
-// once: the others would otherwise wait for it in the gather until the timeout.
+// once through the program's run_ranks (communicator.h): the others would otherwise wait for it in the
+// gather until the timeout. Rank 0 looks for such a failure after each clip, so that its log says it.
 template <typename F>
 void for_my_clips(Communicator& comm, int64_t n, F body) {
-  try {
-    for (int64_t c = comm.rank(); c < n; c += comm.size()) body(c);
-  } catch (const Error& e) {
-    if (comm.size() > 1) {
-      spdlog::error("{}", e.what());
-      comm.abort(e.code);
-    }
-    throw;
+  for (int64_t c = comm.rank(); c < n; c += comm.size()) {
+    body(c);
+    comm.check_peer_failures();
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "eval_inputs.h"
 #include "prospect/core/file.h"
+#include "prospect/data/validate.h"
 #include "prospect/eval/kv_cache_model.h"
 #include "prospect/eval/meteor.h"
 #include "prospect/eval/proassist_eval.h"
@@ -186,6 +187,9 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
     PROSPECT_CHECK(static_cast<int64_t>(rows.size()) == clip.num_frames() * store.embedding_dim(),
                    "{}: clip {} stores {} rows for frames {}..{} ({} frames)", s.store_path, clip.id(),
                    store.clip_rows(c), clip.start_frame_idx, clip.end_frame_idx, clip.num_frames());
+    const int64_t bad = first_non_finite_row(rows.data(), clip.num_frames(), store.embedding_dim());
+    PROSPECT_CHECK(bad < 0, "{}: clip {} ({}, video {}): non-finite frame embeddings: frame {} holds NaN/Inf",
+                   s.store_path, c, clip.id(), store.clip_video_uid(c), clip.start_frame_idx + bad);
     StreamClip sc = stream_input(clip, rows, store.embedding_dim(), fps, tmpl, opt);
     StreamResult r = stream_clip(*model, sc, st, so);
     reencodes += r.reencodes;

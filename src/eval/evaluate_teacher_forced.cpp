@@ -10,6 +10,7 @@
 
 #include "eval_inputs.h"
 #include "prospect/core/file.h"
+#include "prospect/data/validate.h"
 #include "prospect/eval/evaluate.h"
 #include "prospect/eval/teacher_forced.h"
 #include "prospect/seq/collate.h"
@@ -137,6 +138,9 @@ nlohmann::ordered_json evaluate_teacher_forced(const EvalSetup& s, Communicator&
   for_my_clips(comm, store.num_clips(), [&](int64_t c) {
     Clip clip = store.clip(c);
     std::vector<float> rows = store.read_clip(c);
+    const int64_t bad = first_non_finite_row(rows.data(), store.clip_rows(c), store.embedding_dim());
+    PROSPECT_CHECK(bad < 0, "{}: clip {} ({}, video {}): non-finite frame embeddings: frame {} holds NaN/Inf",
+                   s.store_path, c, clip.id(), store.clip_video_uid(c), clip.start_frame_idx + bad);
     at::Tensor cf = at::from_blob(rows.data(), {store.clip_rows(c), store.embedding_dim()}, at::kFloat);
     TeacherForcedClip r;
     r.clip_id = clip.id();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "prospect/core/error.h"
 #include "prospect/data/validate.h"
@@ -14,13 +15,16 @@ namespace fs = std::filesystem;
 
 namespace prospect::train {
 
-Split open_split(const std::string& path, const Config& cfg, int64_t feature_dim, const char* what) {
+Split open_split(const std::string& path, const Config& cfg, int64_t feature_dim, const char* what, Communicator& comm) {
   PROSPECT_CHECK(fs::exists(path), "{} store not found: {} (data.{})", what, path, what);
   ValidateOptions vo;
   vo.expected_dim = feature_dim;
-  vo.check_values = false;  // non-finite rows show up as non-finite losses (skipped steps)
+  vo.check_values = false;  // scanned below, each rank its share
   ValidationReport rep = validate_store(path, vo);
   if (!rep.readable) fail("{}", rep.problems.empty() ? path + ": not a readable prospect store" : format_problem(rep.problems[0], path));
+  for (const Problem& p : rep.problems)
+    if (p.severity == Severity::Error && p.clip < 0)
+      fail("{} (data.{}: an error of the file, which data.skip_invalid never skips)", format_problem(p, path), what);
   if (!rep.ok() && !cfg.data.skip_invalid) {
     std::string lines;
     int shown = 0;
@@ -31,12 +35,36 @@ Split open_split(const std::string& path, const Config& cfg, int64_t feature_dim
   }
   Split s;
   s.store = std::make_unique<Store>(path);
-  for (int64_t c = 0; c < s.store->num_clips(); ++c) {
-    bool bad = rep.bad_clips.count(c) > 0;
+  const int64_t n = s.store->num_clips(), D = s.store->embedding_dim();
+
+  // The values: this rank's share of the clips, then what every rank found.
+  std::vector<uint8_t> non_finite(static_cast<size_t>(n), 0);
+  for (int64_t c = comm.rank(); c < n; c += comm.size()) {
+    if (rep.bad_clips.count(c)) continue;
+    std::vector<float> rows = s.store->read_clip(c);
+    const int64_t bad = first_non_finite_row(rows.data(), s.store->clip_rows(c), D);
+    if (bad < 0) continue;
+    const Clip clip = s.store->clip(c);
+    std::string msg = fmt::format("{}: clip {} ({}, video {}): non-finite frame embeddings: frame {} (row {}) holds NaN/Inf",
+                                  path, c, clip.id(), s.store->clip_video_uid(c), clip.start_frame_idx + bad,
+                                  s.store->clip_offsets()[c] + bad);
+    if (!cfg.data.skip_invalid) fail("{} (data.{}; data.skip_invalid=true skips such clips)", msg, what);
+    spdlog::warn("{}: skipped (data.skip_invalid)", msg);
+    non_finite[c] = 1;
+  }
+  if (comm.size() > 1 && n > 0) comm.all_reduce(non_finite.data(), non_finite.size(), DType::U8, ReduceOp::Max);
+  std::set<int64_t> skipped = rep.bad_clips;
+  for (int64_t c = 0; c < n; ++c)
+    if (non_finite[c]) skipped.insert(c);
+
+  for (int64_t c = 0; c < n; ++c) {
+    bool bad = skipped.count(c) > 0;
     s.clips.push_back(bad ? Clip{} : s.store->clip(c));
     s.clip_video.push_back(bad ? -1 : s.store->clip_video(c));
   }
-  if (!rep.bad_clips.empty()) spdlog::warn("{}: {} invalid clips skipped", path, rep.bad_clips.size());
+  if (!skipped.empty())
+    spdlog::warn("{}: {} invalid clips skipped ({} with non-finite values)", path, skipped.size(),
+                 skipped.size() - rep.bad_clips.size());
   return s;
 }
 
@@ -89,6 +117,12 @@ const ShardPlan& StepPlanner::plan_of(int64_t epoch) {
   if (p.total_padding() > 0 && rank_ == 0)
     spdlog::info("epoch {}: {} micro-batches per virtual rank, {} padded with repeats", epoch,
                  p.micro_batches_per_rank(), p.total_padding());
+  // The last step's share of each virtual rank beyond its micro-batches: the epoch's first ones again.
+  const int64_t refill = steps_in(p) * accum_ - p.micro_batches_per_rank();
+  if (refill > 0 && rank_ == 0)
+    spdlog::info("epoch {}: {} micro-batches per virtual rank are not a multiple of train.grad_accum = {}: the last "
+                 "step repeats the first {} of each virtual rank",
+                 epoch, p.micro_batches_per_rank(), accum_, refill);
   return plans_.emplace(epoch, std::move(p)).first->second;
 }
 

@@ -10,6 +10,7 @@
 #include "prospect/core/config.h"
 #include "prospect/data/shard.h"
 #include "prospect/data/store.h"
+#include "prospect/distributed/communicator.h"
 #include "prospect/seq/collate.h"
 #include "prospect/seq/labels.h"
 #include "prospect/text/chat_template.h"
@@ -23,9 +24,13 @@ struct Split {
   std::vector<int64_t> clip_video;
 };
 
-// Opens and validates a split's store (values not scanned: non-finite rows show up as non-finite
-// losses). Invalid clips are an error unless data.skip_invalid, which leaves them out.
-Split open_split(const std::string& path, const Config& cfg, int64_t feature_dim, const char* what);
+// Opens a split's store and checks it (SPEC §2.2) once, at start: its structure on every rank, its
+// values (NaN/Inf rows) shared out over the ranks, each scanning the clips whose index modulo the
+// process count is its rank. Errors of the file (not readable, embedding_dim against model.feature_dim,
+// ...) always fail. An invalid clip fails naming it, on the rank that finds it (run_ranks ends the
+// others), unless data.skip_invalid: then every rank leaves out the same clips (the ranks exchange what
+// their scans found, so their data orders agree).
+Split open_split(const std::string& path, const Config& cfg, int64_t feature_dim, const char* what, Communicator& comm);
 
 // All windows of some clips of a split, collated into one batch (on the CPU).
 Batch make_batch(const Split& split, const std::vector<int64_t>& clips, const ChatTemplate& tmpl, const SeqOptions& opt,
@@ -49,7 +54,8 @@ struct StepData {
 // The data order of one rank. Each epoch a shard plan over the virtual ranks, weights = tokens per video
 // (make_shard_plan); a step takes grad_accum micro-batches of each virtual rank this rank runs
 // (virtual_ranks_of), in order; an epoch has ceil(micro-batches per virtual rank / grad_accum) steps, the
-// last one wrapping around to the epoch's first micro-batches.
+// last one filled up with the epoch's first micro-batches where the count is not a multiple of
+// grad_accum (repeats, counted and logged like the shard plan's padding).
 // Not thread-safe: one thread (the prefetch thread) owns a StepPlanner once the loop runs.
 class StepPlanner {
  public:

@@ -84,7 +84,7 @@ struct Training {
   const Config& cfg;
   const TrainArgs& args;
   // processes
-  std::unique_ptr<Communicator> comm;
+  Communicator* comm;  // run_training's
   int rank = 0, world = 1, virtual_ranks = 1;
   // data
   std::unique_ptr<Tokenizer> tok;
@@ -103,8 +103,64 @@ struct Training {
   bool resumed = false;
   std::ofstream metrics;  // rank 0: run_dir/metrics.jsonl
 
-  Training(const Config& cfg, const TrainArgs& args) : cfg(cfg), args(args) {}
+  Training(const Config& cfg, const TrainArgs& args, Communicator& comm) : cfg(cfg), args(args), comm(&comm) {}
 };
+
+// The data order's virtual ranks (SPEC §2.3, §6). A fresh run: data.virtual_ranks, 0 meaning the process
+// count. A resumed run keeps its checkpoint's whatever the process count, so the data order goes on as
+// it would have: data.virtual_ranks = 0 takes the checkpoint's, another value must equal it. A resume
+// that cannot keep it (another value asked for, or a process count that does not divide it) is refused
+// unless train.inexact_resume, which goes on with the new count (another data order from here on).
+// Refused resumes are usage errors, raised before anything is written; `note` is what to log.
+struct VirtualRanks {
+  int count = 1;
+  std::string note;
+  bool warn = false;  // the note is a warning (the data order changes)
+};
+VirtualRanks resolve_virtual_ranks(const Config& cfg, int world, const std::string& ckpt) {
+  const int asked = cfg.data.virtual_ranks;
+  int saved = 0, saved_world = 0;
+  if (!ckpt.empty()) {
+    Checkpoint ck = read_checkpoint(ckpt);
+    saved_world = ck.world_size;
+    if (ck.trainer && ck.trainer->virtual_ranks > 0) {
+      saved = static_cast<int>(ck.trainer->virtual_ranks);
+    } else if (ck.run_config) {  // written before trainer.json kept it: the run's setting
+      Config run;
+      load_ini_text(*ck.run_config, run);
+      saved = run.data.virtual_ranks > 0 ? run.data.virtual_ranks : saved_world;
+    }
+  }
+  VirtualRanks r;
+  r.count = asked > 0 ? asked : saved > 0 ? saved : world;
+  auto changes = [&](int to) {
+    r.warn = true;
+    r.note = fmt::format("resuming {} with {} virtual ranks instead of its {} (train.inexact_resume): the data order changes",
+                         ckpt, to, saved);
+  };
+  if (saved > 0 && saved != r.count) {
+    if (!cfg.train.inexact_resume)
+      usage_fail("cannot resume {} exactly: its data order is defined for {} virtual ranks, data.virtual_ranks asks "
+                 "for {}; leave data.virtual_ranks at 0 (or {}) to keep it, or set train.inexact_resume=true to go on "
+                 "with another data order",
+                 ckpt, saved, r.count, saved);
+    changes(r.count);
+  }
+  if (r.count % world != 0) {
+    if (saved != r.count) usage_fail("data.virtual_ranks = {} is not a multiple of the {} processes", r.count, world);
+    if (!cfg.train.inexact_resume)
+      usage_fail("cannot resume {} exactly with {} processes: its data order is defined for {} virtual ranks, which "
+                 "{} processes cannot share; use a process count that divides {}, or set train.inexact_resume=true "
+                 "to go on with {} virtual ranks (another data order)",
+                 ckpt, world, saved, world, saved, world);
+    r.count = world;
+    changes(world);
+  }
+  if (!r.warn && saved > 0 && saved_world > 0 && saved_world != world)
+    r.note = fmt::format("resuming a run of {} processes with {}: the same {} virtual ranks, the same data order",
+                         saved_world, world, saved);
+  return r;
+}
 
 // Processes, threads, the run folder and logging; returns the checkpoint to resume from ("" for none).
 std::string set_up_processes(Training& t) {
@@ -112,12 +168,8 @@ std::string set_up_processes(Training& t) {
   const std::string& run_dir = t.args.run_dir;
   PROSPECT_CHECK(t.args.resume.empty() || t.args.resume == "auto" || fs::is_directory(t.args.resume),
                  "--resume {}: no such checkpoint folder", t.args.resume);
-  t.comm = launched_by_mpi() ? make_communicator(cfg.dist.backend, false, cfg.dist.timeout_s) : make_single_communicator();
   t.rank = t.comm->rank();
   t.world = t.comm->size();
-  t.virtual_ranks = cfg.data.virtual_ranks > 0 ? cfg.data.virtual_ranks : t.world;
-  if (t.virtual_ranks % t.world != 0)
-    usage_fail("data.virtual_ranks = {} is not a multiple of the {} processes", t.virtual_ranks, t.world);
   int threads = cfg.train.threads > 0 ? cfg.train.threads
                                       : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_ranks(t.world));
   at::set_num_threads(threads);
@@ -133,10 +185,13 @@ std::string set_up_processes(Training& t) {
     ckpt = fs::canonical(t.args.resume).string();
   if (t.args.resume.empty() && fs::exists(run_dir) && !fs::is_empty(run_dir))
     usage_fail("run folder {} is not empty: pass --resume auto to continue it, or choose another --run-dir", run_dir);
+  const VirtualRanks vr = resolve_virtual_ranks(cfg, t.world, ckpt);
+  t.virtual_ranks = vr.count;
   t.comm->barrier();  // every rank has looked before rank 0 writes
   if (t.rank == 0) make_dirs(run_dir + "/checkpoints");
   t.comm->barrier();
   init_logging(t.rank, false, t.rank == 0 ? run_dir + "/train.log" : "");
+  if (!vr.note.empty()) vr.warn ? spdlog::warn("{}", vr.note) : spdlog::info("{}", vr.note);
   spdlog::info("prospect_train {} ({}): {} process(es), {} virtual ranks, {} threads each", prospect::version(),
                prospect::git_revision(), t.world, t.virtual_ranks, threads);
   return ckpt;
@@ -200,20 +255,44 @@ void make_val_batches(Training& t) {
   }
 }
 
-std::unique_ptr<Training> set_up(const Config& cfg, const TrainArgs& args) {
-  auto t = std::make_unique<Training>(cfg, args);
+// Rank 0's metrics.jsonl, opened for append. On resume, the records of steps after the checkpoint's
+// (written before a crash lost them) are dropped first, with any torn last line: the run writes those
+// steps again, and every step appears once.
+void open_metrics(Training& t) {
+  const std::string path = t.args.run_dir + "/metrics.jsonl";
+  if (t.resumed && fs::exists(path)) {
+    std::ifstream in(path);
+    std::string kept, line;
+    int64_t dropped = 0;
+    while (std::getline(in, line)) {
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() <= t.state.step)
+        kept += line + "\n";
+      else
+        ++dropped;
+    }
+    if (dropped > 0) {
+      write_file_atomic(path, kept);
+      spdlog::info("{}: dropped {} records after step {} (the steps this run does again)", path, dropped, t.state.step);
+    }
+  }
+  t.metrics.open(path, std::ios::app);
+}
+
+std::unique_ptr<Training> set_up(const Config& cfg, const TrainArgs& args, Communicator& comm) {
+  auto t = std::make_unique<Training>(cfg, args, comm);
   std::string ckpt = set_up_processes(*t);
   PROSPECT_CHECK(fs::exists(cfg.data.tokenizer), "tokenizer not found: {} (data.tokenizer)", cfg.data.tokenizer);
   t->tok = load_tokenizer(cfg.data.tokenizer);
   t->tmpl = make_chat_template(cfg.data.template_name, *t->tok);
-  t->train = train::open_split(cfg.data.train, cfg, cfg.model.feature_dim, "train");
+  t->train = train::open_split(cfg.data.train, cfg, cfg.model.feature_dim, "train", *t->comm);
   const int64_t feature_dim = cfg.model.feature_dim > 0 ? cfg.model.feature_dim : t->train.store->embedding_dim();
-  t->val = train::open_split(cfg.data.val, cfg, feature_dim, "val");
+  t->val = train::open_split(cfg.data.val, cfg, feature_dim, "val", *t->comm);
   set_up_model(*t, ckpt, feature_dim);
   if (t->rank == 0) write_file_atomic(args.run_dir + "/config.ini", to_ini(cfg));
   t->train_opt = seq_options(cfg.data, static_cast<int32_t>(t->model->image_token_id), t->train.store->fps());
   make_val_batches(*t);
-  if (t->rank == 0) t->metrics.open(args.run_dir + "/metrics.jsonl", std::ios::app);
+  if (t->rank == 0) open_metrics(*t);
   return t;
 }
 
@@ -355,11 +434,16 @@ void validate(Training& t, int64_t step) {
                j["speaking_f1"].dump(), j["dst_update_f1"].dump(), j["ppl_assistant"].dump(), j["ppl_dst"].dump());
 }
 
-// A checkpoint of the current state (rank 0 writes it; every rank waits for it).
+// A checkpoint of the current state. Rank 0 writes it; the others wait for it, bounded by
+// dist.save_timeout_s rather than dist.timeout_s (a large model's write to a network file system can
+// take longer than any collective should). PROSPECT_TEST_SAVE_DELAY_S (seconds) delays rank 0's
+// write: the tests' slow file system.
 void save(Training& t) {
   t.state.torch_rng = torch_rng_state_hex();
   PROSPECT_CHECK(all_finite(t.all_params), "step {}: the model has non-finite weights; not saved", t.state.step);
   if (t.rank == 0) {
+    if (const char* delay = std::getenv("PROSPECT_TEST_SAVE_DELAY_S"))
+      std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(delay)));
     NamedParams optimizer_state = t.optimizer->state();
     CheckpointContents contents;
     contents.model = &t.model;
@@ -369,15 +453,14 @@ void save(Training& t) {
     contents.layout = sequence_layout(t.cfg);
     contents.tokenizer_path = t.cfg.data.tokenizer;
     contents.world_size = t.world;
+    contents.trainer.virtual_ranks = t.virtual_ranks;
     spdlog::info("saved {}", save_checkpoint(t.args.run_dir, contents));
   }
-  t.comm->barrier();
+  t.comm->barrier(t.cfg.dist.save_timeout_s, "dist.save_timeout_s");
 }
 
-}  // namespace
-
-int run_training(const Config& cfg, const TrainArgs& args) {
-  std::unique_ptr<Training> run = set_up(cfg, args);
+int run_loop(const Config& cfg, const TrainArgs& args, Communicator& comm) {
+  std::unique_ptr<Training> run = set_up(cfg, args, comm);
   Training& t = *run;
   TrainerState& state = t.state;
   const int64_t first_step = state.step, max_steps = cfg.train.max_steps;
@@ -436,6 +519,16 @@ int run_training(const Config& cfg, const TrainArgs& args) {
   if (last_saved != state.step) save(t);
   spdlog::info("done: {} steps in {:.1f} s", state.step, seconds_since(run_t0));
   return kExitOk;
+}
+
+}  // namespace
+
+// An error on one rank ends every rank at once, with its exit code and message in rank 0's log
+// (run_ranks), instead of leaving the others waiting in their next collective until dist.timeout_s.
+int run_training(const Config& cfg, const TrainArgs& args) {
+  std::unique_ptr<Communicator> comm =
+      launched_by_mpi() ? make_communicator(cfg.dist.backend, false, cfg.dist.timeout_s) : make_single_communicator();
+  return run_ranks(*comm, [&] { return run_loop(cfg, args, *comm); });
 }
 
 }  // namespace prospect

@@ -72,9 +72,11 @@ threads = 3
 max_bad_steps = 9
 val_every = 50
 log_every = 1
+inexact_resume = true
 
 [dist]
 timeout_s = 600.5
+save_timeout_s = 7200.5
 backend = nccl
 bucket_mb = 12.5
 overlap = false

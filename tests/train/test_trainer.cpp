@@ -310,7 +310,7 @@ TEST(Trainer, BadInputExitCodes) {
   EXPECT_EQ(run_train(resumed, &out), 2);
   EXPECT_NE(out.find("model.hidden_size"), std::string::npos) << out;
 
-  // NaN frames: every step non-finite -> exit 1 after train.max_bad_steps; the checkpoint is untouched
+  // NaN frames: refused by the value scan at start (exit 1, named non-finite); the checkpoint is untouched
   {
     Store src(tiny_data() + "/train.h5");
     StoreWriter w(base + "/nan.h5", src.embedding_dim(), src.fps(), "synthetic", false);

@@ -37,6 +37,7 @@ struct TrainerState {
   int64_t epoch_step = 0;     // steps of that epoch already done (the data cursor)
   int64_t bad_steps = 0;      // consecutive skipped steps
   int64_t tokens_seen = 0;
+  int64_t virtual_ranks = 0;  // the data order's virtual ranks (data.virtual_ranks resolved; 0: not recorded)
   std::string torch_rng;      // the CPU generator state, hex (torch_rng_state_hex)
 };
 
@@ -55,7 +56,7 @@ struct CheckpointContents {
   const Config* run_config = nullptr;              // trainer.json "config" (its INI text); keep_last
   SequenceLayout layout;                           // trainer.json "template"
   std::string tokenizer_path;                      // copied in; trainer.json "tokenizer" = its file name
-  int world_size = 1;                              // trainer.json "world_size" (recorded only)
+  int world_size = 1;                              // trainer.json "world_size"
 };
 
 // What read_checkpoint finds. The optional parts are absent in a bare model folder.
@@ -66,6 +67,7 @@ struct Checkpoint {
   std::optional<SequenceLayout> layout;    // trainer.json "template"
   std::string tokenizer_path;              // the folder's copy of the tokenizer ("" in a bare model folder)
   bool has_optimizer_state = false;        // optimizer.safetensors is there
+  int world_size = 0;                      // trainer.json "world_size" (0: none)
 };
 
 std::string checkpoint_name(int64_t step);  // "step-000123"

@@ -75,10 +75,12 @@ struct TrainConfig {
   int max_bad_steps = 5;
   int val_every = 200;  // 0: only at the end
   int log_every = 10;
+  bool inexact_resume = false;  // resume even where the saved data order cannot be kept (SPEC §6)
 };
 
 struct DistConfig {
   double timeout_s = 300.0;
+  double save_timeout_s = 3600.0;  // the peers' wait while rank 0 writes a checkpoint
   std::string backend = "auto";  // auto | mpi | nccl
   double bucket_mb = 25.0;
   bool overlap = true;

@@ -52,6 +52,8 @@ struct ValidateOptions {
 
 // Never throws for bad data: every defect becomes a Problem.
 ValidationReport validate_store(const std::string& path, const ValidateOptions& opt = {});
+// The first of n rows of dim values that holds a NaN or an infinity; -1 when every value is finite.
+int64_t first_non_finite_row(const float* rows, int64_t n, int64_t dim);
 // The checks of one clip of an open store (schema, frames, order, steps, transitions, rows, values).
 std::vector<Problem> validate_clip(const Store& store, int64_t c, bool check_values = true);
 

@@ -35,11 +35,23 @@ class Communicator {
   virtual std::unique_ptr<Work> all_reduce_async(void* buf, size_t count, DType t, ReduceOp op) = 0;
   virtual void broadcast(void* buf, size_t count, DType t, int root) = 0;
   virtual void barrier() = 0;
+  // A barrier bounded by its own limit instead of dist.timeout_s, for a wait known to be long: the
+  // peers' wait while rank 0 writes a checkpoint (dist.save_timeout_s). `limit` names the setting in
+  // the timeout's message.
+  virtual void barrier(double timeout_s, const std::string& limit) = 0;
   // Gathers every rank's bytes on root, in rank order (empty vector on the other ranks).
   virtual std::vector<std::string> gather_bytes(const std::string& mine, int root) = 0;
   // Ends the whole job now with this exit code (MPI_Abort): for an error on one rank that the others
   // cannot know about (they would otherwise wait for it in the next collective until the timeout).
   virtual void abort(int code) = 0;
+  // abort(code) after telling rank 0 which rank failed and why, so the job's log (rank 0's) says it:
+  // rank 0 logs "rank R failed: <message>" when it next waits in a collective and ends the job itself.
+  // A rank 0 that does not look within 30 s (busy outside collectives) is not waited for. The default
+  // only aborts (the message stays in this rank's own log).
+  virtual void fail_job(int code, const std::string& message) { (void)message, abort(code); }
+  // Rank 0: ends the job here if another rank reported a failure (fail_job). Waits in collectives look
+  // by themselves; a loop that runs long without one (evaluation's clips) calls this between its units.
+  virtual void check_peer_failures() {}
 };
 
 // Sums a struct of named double fields over the ranks, in place, in one all-reduce: counts and sums
@@ -54,7 +66,8 @@ void all_reduce_sum(Communicator& comm, T* fields) {
 }
 
 // Runs a program's distributed part. An exception escaping body on one rank ends the whole job at
-// once with the exception's exit code (Error::code, else 1; logged first, then abort()), instead of
+// once with the exception's exit code (Error::code, else 1; logged first, then fail_job(), which
+// puts the rank and the message in rank 0's log too), instead of
 // leaving the other ranks waiting for this one in their next collective until dist.timeout_s. With
 // world size 1 the exception propagates (run_app maps it). StopRequested always propagates: the ranks
 // agreed on it together, and aborting could cut rank 0's checkpoint short. Returns body's result.
