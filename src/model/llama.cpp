@@ -92,6 +92,17 @@ torch::nn::Linear linear(int64_t in, int64_t out) {
 }  // namespace
 
 #if TORCH_VERSION_MAJOR >= 2
+namespace {
+double lowest_finite(at::ScalarType t) {
+  switch (t) {
+    case at::kBFloat16: return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
+    case at::kHalf: return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+    case at::kDouble: return std::numeric_limits<double>::lowest();
+    default: return std::numeric_limits<float>::lowest();
+  }
+}
+}  // namespace
+
 // q [B, heads, T, hd] (already scaled by 1/sqrt(hd)), k, v [B, kv_heads, S, hd] -> [B, T, heads * hd].
 //
 // at::scaled_dot_product_attention picks a kernel per call (at::_fused_sdp_choice says which). On the
@@ -110,8 +121,15 @@ at::Tensor LlamaAttentionImpl::fused_attention(const at::Tensor& q, at::Tensor k
                                                const BlockInputs& in) const {
   int64_t B = q.size(0), T = q.size(2), rep = n_heads / n_kv_heads;
   std::optional<at::Tensor> bias;
-  // [B, 1, T, S], broadcast over the heads; the kernels want the queries' dtype (bf16 under autocast).
-  if (!in.causal_only) bias = in.bias.to(q.scalar_type());
+  // [B, 1, T, S], broadcast over the heads, in the queries' dtype as the kernels want (bf16 under
+  // autocast) and with that dtype's lowest finite value: the fp32 lowest would round to -inf in bf16,
+  // and a fully masked row would then be NaN (or zeros) depending on the kernel.
+  if (!in.causal_only) {
+    at::ScalarType dt = q.scalar_type();
+    bias = dt == in.bias.scalar_type()
+               ? in.bias
+               : at::zeros(in.mask.sizes(), q.options()).masked_fill_(in.mask.logical_not(), lowest_finite(dt));
+  }
   bool gqa = rep > 1 && (q.device().is_cpu() || in.causal_only);
   if (rep > 1 && !gqa) {
     k = k.repeat_interleave(rep, 1);

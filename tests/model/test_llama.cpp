@@ -103,6 +103,20 @@ TEST(Llama, FusedAttentionEqualsMaterialised) {
     at::Tensor left = at::tensor({0, 0, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1}, at::kLong).view({2, 7});
     EXPECT_LE(both(padded, right), 1e-5);
     EXPECT_LE(both(padded, left), 1e-5);
+    // bf16 weights: the bias in bf16 stays finite, so fully masked rows (left padding) are the
+    // materialised path's uniform rows, not NaN or zeros (bf16 tolerance).
+    {
+      LlamaForCausalLM h = load_llama(make_reference("fused_vs_mat_bf16", args).string());
+      h->to(at::kBFloat16);
+      h->inv_freq = h->inv_freq.to(at::kFloat);
+      h->fused_attention = false;
+      at::Tensor a = h->forward(padded, left).to(at::kFloat);
+      h->fused_attention = true;
+      at::Tensor b = h->forward(padded, left).to(at::kFloat);
+      EXPECT_TRUE(b.isfinite().all().item<bool>());
+      EXPECT_LE(test::rel_diff(b, a), 0.05);
+      std::printf("  bf16, left padding: fused vs materialised relative %.3g\n", test::rel_diff(b, a));
+    }
     // Incremental decoding with the cache (a mask tensor over past keys) equals the full fused forward.
     m->fused_attention = true;
     at::Tensor full = m->forward(ids)[0];
