@@ -8,7 +8,7 @@ set -u
 cd "$(dirname "$0")/.."
 QUICK=${1:-}
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
-targets=$(for f in bench/*.cpp; do echo "bench_$(basename "$f" .cpp)"; done)
+targets=$(for f in bench/*.cpp; do [ "$f" = bench/attention.cpp ] || echo "bench_$(basename "$f" .cpp)"; done)
 cmake --build build --target $targets || exit 1
 mkdir -p bench/results
 MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe --bind-to none}
@@ -27,6 +27,16 @@ for f in bench/*.cpp; do
       [ "$QUICK" = --quick ] && cmd+=(--quick) ;;
     model)
       [ "$QUICK" = --quick ] && cmd+=(--quick) ;;
+    attention)
+      # Fused vs materialised attention needs the LibTorch 2.x build (docs/cluster.md).
+      if [ ! -d build-torch2 ]; then
+        echo "== bench_attention: skipped (no build-torch2; it compares LibTorch 2.x's fused attention)"
+        continue
+      fi
+      cmake --build build-torch2 --target bench_attention || { status=1; continue; }
+      cmd=(build-torch2/bench/bench_attention)
+      limit=300
+      [ "$QUICK" = --quick ] && cmd+=(--seq 1024 --rounds 1 --out bench/results/attention_quick.json) ;;
   esac
   echo "== ${cmd[*]} (limit ${limit}s)"
   start=$(date +%s)

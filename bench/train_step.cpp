@@ -8,15 +8,23 @@
 // lookup (the LM head counts, tied or not). The machine is shared, so each step also records the
 // process CPU time; the JSON keeps best (min) and median wall times of both sides and their ratio.
 //
-//   bench_train_step [--threads 2] [--steps 3] [--rounds 3] [--layers1b 2] [--quick] [--no-python]
+//   bench_train_step [--threads 2] [--steps 3] [--rounds 3] [--layers1b 2] [--batch1b 1] [--quick] [--no-python]
+//                    [--only demo|llama1b_layers] [--device cpu|cuda] [--dtype fp32|bf16]
 //                    [--out bench/results/train_step.json]
 // --profile: one more C++ step per shape under the LibTorch profiler; its top ops go into the JSON.
 // --rounds: alternating C++/Python rounds on the demo shape (the 1B shape runs one round).
+// --device cuda: model, batch and optimizer state on the GPU (no Python side, no profile); the matmul
+// peak is then an 8192^2 at::mm on the GPU in the step's dtype, so pct_of_matmul_peak is the model FLOP
+// utilisation against the measured dense peak. --dtype bf16: autocast around forward and loss, fp32
+// master weights and AdamW state (as training does); on the CPU it needs LibTorch 2.x. A request that
+// cannot be met (no GPU, CPU bf16 on 1.13) exits 2.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <sys/resource.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/cuda.h>
 #include <torch/nn/functional/loss.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
@@ -31,10 +39,13 @@
 #include <string>
 #include <vector>
 
+#include "prospect/model/grad_checkpoint.h"
 #include "prospect/model/llama.h"
 #include "prospect/train/optim.h"
 
 using nlohmann::json;
+using prospect::AutocastState;
+using prospect::AutocastStateGuard;
 
 namespace {
 
@@ -51,6 +62,26 @@ double median_of(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Where and in which precision the C++ step runs.
+struct Run {
+  at::Device device = at::kCPU;
+  bool bf16 = false;
+};
+
+// Waits for the device's queued work (a scalar read back synchronises the current stream).
+void sync(const at::Device& d) {
+  if (!d.is_cpu()) at::zeros({1}, at::TensorOptions().device(d)).item<float>();
+}
+
+// bf16 autocast for the device's type (fp32 master weights stay as they are).
+AutocastState autocast_for(const Run& run) {
+  AutocastState s = AutocastState::current();
+  if (!run.bf16) return s;
+  if (run.device.is_cuda()) s.cuda = true, s.cuda_dtype = at::kBFloat16;
+  else s.cpu = true, s.cpu_dtype = at::kBFloat16;
+  return s;
 }
 
 struct Shape {
@@ -72,9 +103,11 @@ double step_flops(const Shape& s) {
 json profile_step(prospect::LlamaForCausalLM& m, prospect::AdamW& opt, const prospect::NamedParams& named,
                   const at::Tensor& inp, const at::Tensor& tgt, int64_t vocab);
 
-json time_cpp(const Shape& s, int warmup, int steps, bool profile) {
+json time_cpp(const Shape& s, int warmup, int steps, bool profile, const Run& run) {
   at::manual_seed(0);
   prospect::LlamaForCausalLM m(s.cfg);
+  m->to(run.device);
+  m->inv_freq = m->inv_freq.to(run.device);
   // The project's AdamW (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight decay 0.01 on matrices, as the Python
   // side). Gradients are reset to none between steps (as set_to_none in Python), so backward assigns
   // them rather than accumulating into zeroed buffers.
@@ -83,17 +116,23 @@ json time_cpp(const Shape& s, int warmup, int steps, bool profile) {
   prospect::OptimConfig oc;
   oc.lr = 1e-4, oc.beta1 = 0.9, oc.beta2 = 0.999, oc.eps = 1e-8, oc.weight_decay = 0.01;
   prospect::AdamW opt(named, oc);
-  at::Tensor ids = at::randint(0, s.cfg.vocab_size, {s.batch, s.seq + 1}, at::kLong);
+  at::Tensor ids = at::randint(0, s.cfg.vocab_size, {s.batch, s.seq + 1}, at::kLong).to(run.device);
   at::Tensor inp = ids.narrow(1, 0, s.seq), tgt = ids.narrow(1, 1, s.seq).reshape({-1});
   std::vector<double> wall, cpu;
   double first = 0;
   for (int i = 0; i < warmup + steps; ++i) {
+    sync(run.device);
     double t0 = now(), c0 = cpu_now();
-    at::Tensor logits = m->forward(inp);
-    at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, s.cfg.vocab_size}), tgt);
+    at::Tensor loss;
+    {
+      AutocastStateGuard ac(autocast_for(run), /*clear_cache_on_exit=*/true);
+      at::Tensor logits = m->forward(inp);
+      loss = at::cross_entropy_loss(logits.reshape({-1, s.cfg.vocab_size}), tgt);
+    }
     for (auto& [name, p] : named) p.mutable_grad() = at::Tensor();
     loss.backward();
     opt.step(1e-4);
+    sync(run.device);
     double dt = now() - t0, dc = cpu_now() - c0;
     if (i == 0) first = loss.item<double>();
     if (i >= warmup) {
@@ -171,18 +210,21 @@ json time_python(const std::string& python, const Shape& s, int warmup, int step
   }
 }
 
-double matmul_peak(int64_t n, json* rec) {
-  at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
+double matmul_peak(int64_t n, json* rec, const Run& run) {
+  auto opts = at::TensorOptions().device(run.device).dtype(run.bf16 ? at::kBFloat16 : at::kFloat);
+  at::Tensor a = at::randn({n, n}, opts), b = at::randn({n, n}, opts);
   at::mm(a, b);
+  sync(run.device);
   std::vector<double> t, c;
   for (int i = 0; i < 5; ++i) {
     double t0 = now(), c0 = cpu_now();
     at::mm(a, b);
+    sync(run.device);
     t.push_back(now() - t0);
     c.push_back(cpu_now() - c0);
   }
   double gf = 2.0 * n * n * n / min_of(t) / 1e9;
-  *rec = {{"n", n}, {"s", t}, {"cpu_s", c}, {"gflop_per_s", gf},
+  *rec = {{"n", n}, {"dtype", run.bf16 ? "bf16" : "fp32"}, {"s", t}, {"cpu_s", c}, {"gflop_per_s", gf},
           {"gflop_per_cpu_s", 2.0 * n * n * n / min_of(c) / 1e9}};
   return gf;
 }
@@ -190,9 +232,9 @@ double matmul_peak(int64_t n, json* rec) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, steps = 3, warmup = 1, layers1b = 2, rounds = 3;
+  int threads = 2, steps = 3, warmup = 1, layers1b = 2, batch1b = 1, rounds = 3;
   bool quick = false, skip_python = false, profile = false;
-  std::string out = "bench/results/train_step.json", python = "/usr/bin/python3";
+  std::string out = "bench/results/train_step.json", python = "/usr/bin/python3", only, device = "cpu", dtype = "fp32";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -209,11 +251,45 @@ int main(int argc, char** argv) {
     else if (a == "--quick") quick = true;
     else if (a == "--no-python") skip_python = true;
     else if (a == "--profile") profile = true;
+    else if (a == "--batch1b") batch1b = std::stoi(next());
+    else if (a == "--only") only = next();
+    else if (a == "--device") device = next();
+    else if (a == "--dtype") dtype = next();
     else {
-      std::cerr << "usage: bench_train_step [--threads N] [--steps N] [--warmup N] [--layers1b N] [--rounds N] [--quick] [--profile] "
-                   "[--no-python] [--out FILE] [--python EXE]\n";
+      std::cerr << "usage: bench_train_step [--threads N] [--steps N] [--warmup N] [--layers1b N] [--batch1b N] [--rounds N] "
+                   "[--quick] [--profile] [--no-python] [--only demo|llama1b_layers] [--device cpu|cuda] [--dtype fp32|bf16] "
+                   "[--out FILE] [--python EXE]\n";
       return 2;
     }
+  }
+  Run run;
+  if (device == "cuda") {
+    if (!torch::cuda::is_available()) {
+      std::cerr << "bench_train_step: --device cuda, but this process sees no CUDA device\n";
+      return 2;
+    }
+    run.device = at::Device(at::kCUDA, 0);
+  } else if (device != "cpu") {
+    std::cerr << "bench_train_step: --device is cpu or cuda, not '" << device << "'\n";
+    return 2;
+  }
+  if (dtype != "fp32" && dtype != "bf16") {
+    std::cerr << "bench_train_step: --dtype is fp32 or bf16, not '" << dtype << "'\n";
+    return 2;
+  }
+  run.bf16 = dtype == "bf16";
+  if (run.bf16 && run.device.is_cpu() && TORCH_VERSION_MAJOR < 2) {
+    std::cerr << "bench_train_step: --dtype bf16 on the CPU needs LibTorch 2.x (this is " TORCH_VERSION ")\n";
+    return 2;
+  }
+  if (!only.empty() && only != "demo" && only != "llama1b_layers") {
+    std::cerr << "bench_train_step: --only is demo or llama1b_layers, not '" << only << "'\n";
+    return 2;
+  }
+  if (!run.device.is_cpu() || run.bf16) {
+    // The Python reference and the profile are CPU fp32 comparisons.
+    skip_python = true;
+    profile = false;
   }
   at::set_num_threads(threads);
   at::set_num_interop_threads(1);
@@ -223,21 +299,24 @@ int main(int argc, char** argv) {
     prospect::LlamaConfig c;
     c.vocab_size = 2048, c.hidden_size = 256, c.intermediate_size = 768, c.num_hidden_layers = 4;
     c.num_attention_heads = 4, c.num_key_value_heads = 2, c.tie_word_embeddings = true;
-    shapes.push_back({"demo", c, 1, 1024});
+    if (only.empty() || only == "demo") shapes.push_back({"demo", c, 1, 1024});
   }
-  if (!quick) {
+  if (!quick || only == "llama1b_layers") {
     prospect::LlamaConfig c;
     c.vocab_size = 32000, c.hidden_size = 2048, c.intermediate_size = 8192, c.num_hidden_layers = layers1b;
     c.num_attention_heads = 32, c.num_key_value_heads = 8, c.tie_word_embeddings = false, c.rope_theta = 500000.0;
-    shapes.push_back({"llama1b_layers", c, 1, 512});
+    if (only.empty() || only == "llama1b_layers") shapes.push_back({"llama1b_layers", c, batch1b, 512});
   }
 
-  json result = {{"benchmark", "train_step"}, {"threads", threads}, {"device", "cpu, fp32"},
+  std::string where = run.device.is_cpu() ? "cpu" : "cuda (" + run.device.str() + ")";
+  json result = {{"benchmark", "train_step"}, {"threads", threads},
+                 {"device", where + (run.bf16 ? ", bf16 autocast (fp32 master weights)" : ", fp32")},
+                 {"torch", TORCH_VERSION},
                  {"note", "one step = forward + backward + AdamW; LM head on every position; C++ and the "
                           "PyTorch eager reference (tools/reference/bench_step.py) timed in the same run; "
                           "best of the timed steps; matmul peak = best at::mm of n x n"}};
   json mm;
-  double peak = matmul_peak(2048, &mm);
+  double peak = matmul_peak(run.device.is_cpu() ? 2048 : 8192, &mm, run);
   result["matmul_peak"] = mm;
   for (const Shape& s : shapes) {
     // Rounds alternate C++ and Python so that both sides see the same spells of other load; the best
@@ -246,7 +325,7 @@ int main(int argc, char** argv) {
     json cpp = {{"step_s", json::array()}, {"cpu_s", json::array()}}, py, round_ratio = json::array();
     for (int r = 0; r < nr; ++r) {
       std::fprintf(stderr, "%s round %d: C++\n", s.name.c_str(), r);
-      json c = time_cpp(s, warmup, steps, profile && r == nr - 1);
+      json c = time_cpp(s, warmup, steps, profile && r == nr - 1, run);
       for (auto& x : c["step_s"]) cpp["step_s"].push_back(x);
       for (auto& x : c["cpu_s"]) cpp["cpu_s"].push_back(x);
       cpp["loss"] = c["loss"];

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Renders docs/performance.md from every JSON file in bench/results/ (one section per file).
 
-train_step.json gets a summary table (C++ vs the PyTorch eager reference, share of the matmul peak);
+train_step.json gets a summary table (C++ vs the PyTorch eager reference, share of the matmul peak),
+attention*.json one of its two attention paths (step time, peak memory, every round);
 every other result is shown as a flat key/value table, so a new benchmark needs no change here.
 
   tools/render_performance.py [--results bench/results] [--out docs/performance.md]
@@ -86,6 +87,29 @@ def train_step_section(r):
     return "\n".join(out)
 
 
+def attention_section(r):
+    sh = r.get("shape", {})
+    out = [f"One training step at T = {sh.get('seq_len')} (H {sh.get('hidden_size')}, I {sh.get('intermediate_size')}, "
+           f"L {sh.get('num_hidden_layers')}, heads {sh.get('num_attention_heads')}/{sh.get('num_key_value_heads')}, "
+           f"V {sh.get('vocab_size')}, batch {sh.get('batch')}), {r.get('device')}, LibTorch {r.get('torch')}, "
+           f"{r.get('threads')} threads; each path in its own process, rounds alternating.", "",
+           "| attention path | best step s | step peak MiB (above the resident size before the step) |",
+           "|---|---|---|"]
+    for path in ("materialised", "fused"):
+        p = r.get(path, {})
+        out.append(f"| {path} | {fmt(p.get('best_s', '-'))} | {fmt(p.get('step_peak_mib', '-'))} |")
+    out += ["", f"fused / materialised: time {fmt(r.get('fused_vs_materialised_time', '-'))}, "
+                f"peak {fmt(r.get('fused_vs_materialised_peak', '-'))}.", "",
+            "| round | path | load average before | step s | peak MiB |", "|---|---|---|---|---|"]
+    for i, rnd in enumerate(r.get("rounds", [])):
+        for path, c in rnd.items():
+            out.append(f"| {i} | {path} | {c.get('loadavg_before')} | {fmt(c.get('step_s'))} | "
+                       f"{fmt(c.get('step_peak_mib'))} |")
+    if r.get("note"):
+        out += ["", r["note"]]
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", default="bench/results")
@@ -100,7 +124,12 @@ def main():
         except (OSError, ValueError) as e:
             parts.append(f"## {name}\n\n(unreadable: {e})\n")
             continue
-        body = train_step_section(r) if name == "train_step" else kv_table(r)
+        if name == "train_step":
+            body = train_step_section(r)
+        elif name.startswith("attention"):
+            body = attention_section(r)
+        else:
+            body = kv_table(r)
         parts.append(f"## {name}\n\nFrom `{path}`.\n\n{body}\n")
     if os.path.exists(a.notes):
         parts.append(open(a.notes).read())

@@ -46,7 +46,9 @@ at::Tensor DSTProActLlamaImpl::inputs_embeds(const at::Tensor& input_ids, const 
   PROSPECT_CHECK(got == n, "{} frame rows for {} <image> tokens (id {})", got, n, image_token_id);
   if (n == 0) return emb;
   int64_t B = emb.size(0), T = emb.size(1), H = emb.size(2);
-  return emb.reshape({B * T, H}).index_put({where}, project(frames)).view({B, T, H});
+  // Under autocast the projector's output is in the autocast dtype while the embedding lookup stays in
+  // the weights' dtype: the rows take the embedding's (the next block's linears cast again).
+  return emb.reshape({B * T, H}).index_put({where}, project(frames).to(emb.scalar_type())).view({B, T, H});
 }
 
 at::Tensor DSTProActLlamaImpl::hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask,

@@ -1,11 +1,13 @@
 #include "prospect/model/llama.h"
 
 #include <torch/nn/functional/activation.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "prospect/core/error.h"
@@ -49,7 +51,7 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   return x * cos + at::roll(x, {x.size(-1) / 2}, {-1}) * sin_signed;
 }
 
-// The per-forward tables of BlockInputs (see llama.h) from cos, sin and mask.
+// The per-forward tables of BlockInputs (see llama.h) from cos, sin and mask (and fused/causal_only).
 void fill_attention_tables(BlockInputs& in, int64_t head_size) {
   int64_t h = head_size / 2;
   at::Tensor sin_signed = at::cat({in.sin.narrow(-1, 0, h).neg(), in.sin.narrow(-1, h, h)}, -1);
@@ -60,8 +62,11 @@ void fill_attention_tables(BlockInputs& in, int64_t head_size) {
   in.rope_sin = sin_signed.unsqueeze(2);
   in.rope_cos_q = (in.cos * scale).unsqueeze(2);
   in.rope_sin_q = (sin_signed * scale).unsqueeze(2);
+  if (in.fused && in.causal_only) return;  // is_causal: no mask tensor at all
   // The lowest finite value rather than -inf: a fully masked row (a padded query) stays finite. Added to
   // an allowed score it changes nothing; added to a masked one it gives the lowest value, as masked_fill.
+  // Both paths add this same bias (a boolean mask in the fused path would turn such a row into NaN or
+  // zeros depending on the kernel; this way every kernel gives the materialised path's finite row).
   in.bias = at::zeros(in.mask.sizes(), in.cos.options().dtype(at::kFloat))
                 .masked_fill_(in.mask.logical_not(), std::numeric_limits<float>::lowest());
 }
@@ -86,6 +91,56 @@ torch::nn::Linear linear(int64_t in, int64_t out) {
 }
 }  // namespace
 
+#if TORCH_VERSION_MAJOR >= 2
+namespace {
+double lowest_finite(at::ScalarType t) {
+  switch (t) {
+    case at::kBFloat16: return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
+    case at::kHalf: return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+    case at::kDouble: return std::numeric_limits<double>::lowest();
+    default: return std::numeric_limits<float>::lowest();
+  }
+}
+}  // namespace
+
+// q [B, heads, T, hd] (already scaled by 1/sqrt(hd)), k, v [B, kv_heads, S, hd] -> [B, T, heads * hd].
+//
+// at::scaled_dot_product_attention picks a kernel per call (at::_fused_sdp_choice says which). On the
+// CPU (LibTorch 2.12) it is the fused flash kernel (_scaled_dot_product_flash_attention_cpu, choice 1 =
+// flash_attention) for fp32 and bf16, with is_causal or with our float bias, GQA or not: blocks of
+// queries against blocks of keys with an online softmax, so neither the [T, S] scores nor their
+// probabilities are stored; backward recomputes them from the saved log-sum-exp. Memory O(T) per head
+// instead of O(T * S), time the same O(T * S * hd). On the GPU: flash (is_causal, no mask tensor) or
+// memory-efficient / cuDNN (with the bias). tests/model/test_llama.cpp checks the CPU choice.
+//
+// The scale is folded into the queries (as in the materialised path), so SDPA gets scale = 1. GQA:
+// enable_gqa (kv head j serves query heads j*rep .. j*rep+rep-1, as repeat_interleave) where the
+// kernel takes it: the CPU kernel always, the GPU's flash kernel (no mask); the GPU's kernels that take
+// a mask do not, so there the keys and values are repeated.
+at::Tensor LlamaAttentionImpl::fused_attention(const at::Tensor& q, at::Tensor k, at::Tensor v,
+                                               const BlockInputs& in) const {
+  int64_t B = q.size(0), T = q.size(2), rep = n_heads / n_kv_heads;
+  std::optional<at::Tensor> bias;
+  // [B, 1, T, S], broadcast over the heads, in the queries' dtype as the kernels want (bf16 under
+  // autocast) and with that dtype's lowest finite value: the fp32 lowest would round to -inf in bf16,
+  // and a fully masked row would then be NaN (or zeros) depending on the kernel.
+  if (!in.causal_only) {
+    at::ScalarType dt = q.scalar_type();
+    bias = dt == in.bias.scalar_type()
+               ? in.bias
+               : at::zeros(in.mask.sizes(), q.options()).masked_fill_(in.mask.logical_not(), lowest_finite(dt));
+  }
+  bool gqa = rep > 1 && (q.device().is_cpu() || in.causal_only);
+  if (rep > 1 && !gqa) {
+    k = k.repeat_interleave(rep, 1);
+    v = v.repeat_interleave(rep, 1);
+  }
+  at::Tensor o = at::scaled_dot_product_attention(q, k, v, bias, /*dropout_p=*/0.0, /*is_causal=*/in.causal_only,
+                                                  /*scale=*/1.0, /*enable_gqa=*/gqa);
+  return o.transpose(1, 2).reshape({B, T, n_heads * head_size});
+}
+#endif
+
 LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
     : n_heads(c.num_attention_heads), n_kv_heads(c.num_key_value_heads), head_size(c.head_size()) {
   q_proj = register_module("q_proj", linear(c.hidden_size, n_heads * head_size));
@@ -97,7 +152,7 @@ LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
 at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const BlockInputs& in_shared, int64_t layer) {
   const BlockInputs* pin = &in_shared;
   BlockInputs local;
-  if (!in_shared.bias.defined()) {  // built by hand rather than by block_inputs
+  if (!in_shared.rope_cos.defined()) {  // built by hand rather than by block_inputs
     local = in_shared;
     fill_attention_tables(local, head_size);
     pin = &local;
@@ -117,8 +172,11 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const BlockInputs& i
     k = c.k[layer].narrow(2, 0, in.past + T);
     v = c.v[layer].narrow(2, 0, in.past + T);
   }
+#if TORCH_VERSION_MAJOR >= 2
+  if (in.fused) return o_proj(fused_attention(q, k, v, in));
+#endif
   int64_t S = k.size(2);
-  // Grouped-query attention without HF's repeat_kv copies: kv head j serves the `rep` consecutive query
+  // Materialised path (the only one on LibTorch 1.13). Grouped-query attention without HF's repeat_kv copies: kv head j serves the `rep` consecutive query
   // heads j*rep .. j*rep+rep-1, so the queries as [B, n_kv, rep*T, hd] meet each kv head's keys and
   // values in one batched matmul (the same products as repeating the keys).
   at::Tensor qg = q.reshape({B, n_kv_heads, rep * T, head_size});
@@ -191,6 +249,9 @@ BlockInputs LlamaForCausalLMImpl::block_inputs(int64_t B, int64_t T, const at::T
     PROSPECT_CHECK(S <= cache->max_len, "KV cache full: {} + {} tokens exceed its {} slots", in.past, T,
                    cache->max_len);
   }
+  if (fused_attention && !kFusedAttentionAvailable)
+    fail("fused attention (at::scaled_dot_product_attention) needs LibTorch 2.x; this build has {}", TORCH_VERSION);
+  in.fused = fused_attention;
   // the model's device (inv_freq is a plain member, which Module::to does not move)
   auto dev = lm_head_weight().device();
   at::Tensor key_ok;  // bool [B, S]
@@ -215,6 +276,8 @@ BlockInputs LlamaForCausalLMImpl::block_inputs(int64_t B, int64_t T, const at::T
   at::Tensor kj = at::arange(0, S, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0);
   at::Tensor causal = (kj <= qi).unsqueeze(0).unsqueeze(0);  // [1, 1, T, S]
   in.mask = key_ok.defined() ? causal.logical_and(key_ok.view({B, 1, 1, S})) : causal.expand({B, 1, T, S});
+  // One host sync per forward (not per block) when a mask is given: whether any key is masked at all.
+  in.causal_only = in.fused && in.past == 0 && (!key_ok.defined() || key_ok.all().item<bool>());
   fill_attention_tables(in, config.head_size());
   return in;
 }

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <torch/types.h>
+#include <torch/version.h>
 
 #include <map>
 
@@ -108,8 +109,10 @@ TEST(DSTModel, FramesReplaceImageRowsInOrder) {
 // Runs forward+backward and returns every parameter's gradient and how often its hooks fired: the
 // tensor hook (register_hook, before accumulation) as "name" and a post-accumulate hook on the
 // parameter's AccumulateGrad node (what an overlapped all-reduce uses; .grad is ready) as "name+post".
+// cpu_bf16: the forward (and loss) under CPU bf16 autocast; backward runs after the region closed, as
+// the trainer does.
 std::pair<std::map<std::string, at::Tensor>, std::map<std::string, int>> grads_of(DSTProActLlama& m, const Batch& b,
-                                                                                    bool ckpt) {
+                                                                                    bool ckpt, bool cpu_bf16 = false) {
   m->zero_grad();
   m->train();
   m->gradient_checkpointing = ckpt;
@@ -132,10 +135,17 @@ std::pair<std::map<std::string, at::Tensor>, std::map<std::string, int>> grads_o
     accumulators.push_back(acc);
   }
   at::Tensor dec = at::tensor({2, 3, 6, 12, 14}, at::kLong), lm = at::tensor({0, 4, 5, 7, 8, 11, 13}, at::kLong);
-  DSTOutput o = m->forward(b.ids, b.mask, b.frames, dec, lm);
-  at::Tensor target = at::tensor({4, 9, 3, 2, 1, 6, 8}, at::kLong);
-  at::Tensor loss = at::cross_entropy_loss(o.lm_logits, target) + o.speaking_logits.sigmoid().sum() +
-                    (o.dst_logits * o.dst_logits).sum();
+  at::Tensor loss;
+  {
+    AutocastState bf16 = AutocastState::current();
+    bf16.cpu = cpu_bf16;
+    bf16.cpu_dtype = at::kBFloat16;
+    AutocastStateGuard region(bf16, /*clear_cache_on_exit=*/true);
+    DSTOutput o = m->forward(b.ids, b.mask, b.frames, dec, lm);
+    at::Tensor target = at::tensor({4, 9, 3, 2, 1, 6, 8}, at::kLong);
+    loss = at::cross_entropy_loss(o.lm_logits, target) + o.speaking_logits.to(at::kFloat).sigmoid().sum() +
+           (o.dst_logits.to(at::kFloat) * o.dst_logits.to(at::kFloat)).sum();
+  }
   loss.backward();
   for (auto& [t, h] : hooks) t.remove_hook(h);
   std::map<std::string, at::Tensor> g;
@@ -183,6 +193,47 @@ TEST(DSTModel, GradientCheckpointingGivesEqualGradientsAndHooks) {
   EXPECT_TRUE(fc.count("model.layers.0.self_attn.q_proj.weight"));
   for (auto& [n, g] : fp) EXPECT_TRUE(fc[n].equal(g)) << n;
 }
+
+#if TORCH_VERSION_MAJOR >= 2
+// Under CPU bf16 autocast (LibTorch 2.x; 1.13 refuses it) the checkpointed gradients are bitwise those
+// of the plain run, because the recompute runs under the forward's autocast state. Negative control:
+// with the state not restored (the recompute then runs in fp32), the same comparison fails.
+TEST(DSTModel, GradientCheckpointingUnderBf16AutocastGivesBitwiseEqualGradients) {
+  DSTProActLlama m = make_dst_model_scratch(small_config(), 64, kD, 3);
+  Batch b = make_batch(m->image_token_id);
+  auto [fp32, fp32_hooks] = grads_of(m, b, false);
+  auto [plain, plain_hooks] = grads_of(m, b, false, true);
+  auto [ckpt, ckpt_hooks] = grads_of(m, b, true, true);
+  ASSERT_EQ(plain.size(), m->named_parameters().size());
+  ASSERT_EQ(plain.size(), ckpt.size());
+  auto compare = [&](std::map<std::string, at::Tensor>& got, const char* what) {
+    double worst = 0;
+    int bitwise = 0;
+    for (auto& [n, g] : plain) {
+      EXPECT_TRUE(got.count(n)) << n;
+      if (!got.count(n)) continue;
+      worst = std::max(worst, test::rel_diff(got[n], g));
+      bitwise += got[n].equal(g);
+    }
+    std::printf("  %s vs plain under bf16 autocast: worst relative difference %.3g, %d of %zu tensors bitwise equal\n",
+                what, worst, bitwise, plain.size());
+    return bitwise;
+  };
+  // Autocast really changed the computation: the bf16 gradients are not the fp32 ones.
+  EXPECT_LT(compare(fp32, "fp32 run"), static_cast<int>(plain.size()));
+  EXPECT_EQ(compare(ckpt, "checkpointed"), static_cast<int>(plain.size()));
+  EXPECT_EQ(plain_hooks, ckpt_hooks);
+  // The autocast state is left as it was (off), with no cached casts behind.
+  EXPECT_FALSE(AutocastState::current().cpu);
+
+  test_only::set_checkpoint_restores_autocast(false);
+  auto [dropped, dropped_hooks] = grads_of(m, b, true, true);
+  test_only::set_checkpoint_restores_autocast(true);
+  // Without the restore the recompute differs from the forward, and so do the block gradients.
+  EXPECT_LT(compare(dropped, "checkpointed, state not restored"), static_cast<int>(plain.size()));
+  EXPECT_FALSE(dropped["model.layers.0.self_attn.q_proj.weight"].equal(plain["model.layers.0.self_attn.q_proj.weight"]));
+}
+#endif
 
 TEST(DSTModel, StreamDecoderEqualsFullForward) {
   torch::NoGradGuard ng;

@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 #include <torch/types.h>
+#include <torch/version.h>
+#if TORCH_VERSION_MAJOR >= 2
+#include <ATen/SDPBackend.h>
+#endif
 
 #include <fstream>
 
@@ -48,6 +52,9 @@ at::Tensor ids_tensor() {
   return at::tensor(v, at::kLong).unsqueeze(0);
 }
 
+// Both attention paths where the build has both (the fused one needs LibTorch 2.x).
+std::vector<bool> attention_paths() { return kFusedAttentionAvailable ? std::vector<bool>{false, true} : std::vector<bool>{false}; }
+
 TEST(Llama, MatchesFloat64Reference) {
   at::set_num_threads(1);
   torch::NoGradGuard ng;
@@ -55,14 +62,87 @@ TEST(Llama, MatchesFloat64Reference) {
     SCOPED_TRACE(c.name);
     fs::path d = make_reference(c.name, c.args);
     LlamaForCausalLM m = load_llama(d.string());
-    at::Tensor got = m->forward(ids_tensor())[0];
     at::Tensor want = test::json_matrix(test::read_json(d / "expected.json")["logits"]);
-    ASSERT_EQ(got.sizes(), want.sizes());
-    double diff = test::max_abs_diff(got, want);
-    EXPECT_LE(diff, 1e-4) << c.name;
-    std::printf("  %-28s max |logit - reference| = %.3g\n", c.name, diff);
+    for (bool fused : attention_paths()) {
+      m->fused_attention = fused;
+      at::Tensor got = m->forward(ids_tensor())[0];
+      ASSERT_EQ(got.sizes(), want.sizes());
+      double diff = test::max_abs_diff(got, want);
+      EXPECT_LE(diff, 1e-4) << c.name << (fused ? " fused" : " materialised");
+      std::printf("  %-28s %-12s max |logit - reference| = %.3g\n", c.name, fused ? "fused" : "materialised", diff);
+    }
   }
 }
+
+#if TORCH_VERSION_MAJOR >= 2
+// at::scaled_dot_product_attention against the materialised scores on the same weights: SPEC §9's
+// 1e-5 relative on every logit, including padded rows (left padding gives fully masked query rows,
+// which must stay finite, as in the materialised path), and the KV-cache path of the fused attention
+// against its full forward.
+TEST(Llama, FusedAttentionEqualsMaterialised) {
+  torch::NoGradGuard ng;
+  at::Tensor ids = ids_tensor();
+  for (const char* args : {"--heads 4 --kv 2 --seed 21", "--heads 4 --kv 4 --seed 22", "--heads 4 --kv 1 --llama3 1 --seed 23"}) {
+    SCOPED_TRACE(args);
+    LlamaForCausalLM m = load_llama(make_reference("fused_vs_mat", args).string());
+    auto both = [&](const at::Tensor& x, const at::Tensor& mask) {
+      m->fused_attention = false;
+      at::Tensor a = m->forward(x, mask);
+      m->fused_attention = true;
+      at::Tensor b = m->forward(x, mask);
+      EXPECT_TRUE(b.isfinite().all().item<bool>());
+      double rel = test::rel_diff(b, a);
+      std::printf("  %-40s B=%lld T=%lld mask=%d: fused vs materialised relative %.3g\n", args,
+                  static_cast<long long>(x.size(0)), static_cast<long long>(x.size(1)), mask.defined(), rel);
+      return rel;
+    };
+    EXPECT_LE(both(ids, {}), 1e-5);
+    EXPECT_LE(both(ids, at::ones_like(ids)), 1e-5);  // a mask that masks nothing (is_causal)
+    at::Tensor padded = at::tensor({4, 8, 15, 16, 23, 0, 0, 42, 7, 3, 9, 9, 0, 0}, at::kLong).view({2, 7});
+    at::Tensor right = at::tensor({1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0}, at::kLong).view({2, 7});
+    at::Tensor left = at::tensor({0, 0, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1}, at::kLong).view({2, 7});
+    EXPECT_LE(both(padded, right), 1e-5);
+    EXPECT_LE(both(padded, left), 1e-5);
+    // bf16 weights: the bias in bf16 stays finite, so fully masked rows (left padding) are the
+    // materialised path's uniform rows, not NaN or zeros (bf16 tolerance).
+    {
+      LlamaForCausalLM h = load_llama(make_reference("fused_vs_mat_bf16", args).string());
+      h->to(at::kBFloat16);
+      h->inv_freq = h->inv_freq.to(at::kFloat);
+      h->fused_attention = false;
+      at::Tensor a = h->forward(padded, left).to(at::kFloat);
+      h->fused_attention = true;
+      at::Tensor b = h->forward(padded, left).to(at::kFloat);
+      EXPECT_TRUE(b.isfinite().all().item<bool>());
+      EXPECT_LE(test::rel_diff(b, a), 0.05);
+      std::printf("  bf16, left padding: fused vs materialised relative %.3g\n", test::rel_diff(b, a));
+    }
+    // Incremental decoding with the cache (a mask tensor over past keys) equals the full fused forward.
+    m->fused_attention = true;
+    at::Tensor full = m->forward(ids)[0];
+    KVCache cache(m->config, 1, 32);
+    at::Tensor first = m->logits(m->hidden(m->embed(ids.narrow(1, 0, 5)), {}, {}, &cache))[0];
+    EXPECT_LE(test::rel_diff(first, full.narrow(0, 0, 5)), 1e-5);
+    for (int64_t t = 5; t < ids.size(1); ++t) {
+      at::Tensor step = m->logits(m->hidden(m->embed(ids.narrow(1, t, 1)), {}, {}, &cache))[0][0];
+      EXPECT_LE(test::rel_diff(step, full[t]), 1e-5) << "position " << t;
+    }
+  }
+}
+
+// The kernel at::scaled_dot_product_attention takes on the CPU for the calls the fused path makes:
+// the fused flash kernel (not the math fallback, which would materialise the scores), fp32 and bf16.
+TEST(Llama, FusedAttentionTakesCpuFlashKernel) {
+  int64_t B = 2, H = 4, KV = 2, T = 16, hd = 8;
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    at::Tensor q = at::randn({B, H, T, hd}).to(dt), k = at::randn({B, KV, T, hd}).to(dt), v = at::randn({B, KV, T, hd}).to(dt);
+    at::Tensor bias = at::zeros({B, 1, T, T}, dt);
+    auto flash = static_cast<int64_t>(at::SDPBackend::flash_attention);
+    EXPECT_EQ(at::_fused_sdp_choice(q, k, v, {}, 0.0, true, 1.0, true), flash);
+    EXPECT_EQ(at::_fused_sdp_choice(q, k, v, bias, 0.0, false, 1.0, true), flash);
+  }
+}
+#endif
 
 TEST(Llama, TiedModelHasNoLmHeadTensor) {
   fs::path d = make_reference("tied_names", "--tied 1");

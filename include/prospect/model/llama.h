@@ -13,6 +13,7 @@
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
+#include <torch/version.h>
 
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -25,6 +26,10 @@
 namespace prospect {
 
 struct KVCache;  // kv_cache.h
+
+// Whether attention can go through at::scaled_dot_product_attention (LibTorch 2.x); LibTorch 1.13 has
+// only the materialised path. See LlamaAttentionImpl::forward.
+constexpr bool kFusedAttentionAvailable = TORCH_VERSION_MAJOR >= 2;
 
 // inv_freq of the rotary embedding [head_size/2], fp32, with llama3 scaling applied (HF's numbers).
 at::Tensor rope_inv_freq(const LlamaConfig& c);
@@ -48,13 +53,23 @@ struct BlockInputs {
   // Derived once per forward for every block (block_inputs fills them; the attention derives them itself
   // when they are undefined): rotary tables [B, T, 1, head_size] with rotate_half's sign folded into sin,
   // the queries' copies with 1/sqrt(head_size) folded in, and the mask as an additive float bias
-  // [B, 1, T, S] (0 = may attend, the lowest float otherwise).
+  // [B, 1, T, S] (0 = may attend, the lowest float otherwise; undefined when the fused path needs none).
   at::Tensor rope_cos, rope_sin, rope_cos_q, rope_sin_q, bias;
+  // Attention through at::scaled_dot_product_attention rather than materialised scores.
+  bool fused = false;
+  // No key is masked and there is no past: the mask is exactly causal, so the fused path passes
+  // is_causal and no mask tensor (which lets the GPU take its flash kernel).
+  bool causal_only = false;
 };
 
 struct LlamaAttentionImpl : torch::nn::Module {
   explicit LlamaAttentionImpl(const LlamaConfig& c);
   at::Tensor forward(const at::Tensor& x, const BlockInputs& in, int64_t layer);
+#if TORCH_VERSION_MAJOR >= 2
+  // The attention of q, k, v through at::scaled_dot_product_attention (in.fused; llama.cpp says which
+  // kernel runs where).
+  at::Tensor fused_attention(const at::Tensor& q, at::Tensor k, at::Tensor v, const BlockInputs& in) const;
+#endif
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_heads, n_kv_heads, head_size;
 };
@@ -111,6 +126,10 @@ struct LlamaForCausalLMImpl : torch::nn::Module {
   const at::Tensor& lm_head_weight() const;
 
   LlamaConfig config;
+  // Attention path of every forward: fused (at::scaled_dot_product_attention, the default where LibTorch
+  // 2.x has it) or materialised scores (the only path on 1.13; tests and benchmarks compare the two).
+  // true without LibTorch 2.x is an Error at the next forward.
+  bool fused_attention = kFusedAttentionAvailable;
   LlamaModel model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
   at::Tensor inv_freq;                  // not a parameter or buffer (HF: non-persistent)
