@@ -85,6 +85,10 @@ dst_threshold = 0.7
 match_before_s = 1
 match_after_s = 6
 overflow_keep = 512
+context_strategy = summarize_and_drop
+reserved_tokens = 64
+keep_last_tokens = 256
+summary_max_tokens = 100
 max_turns_per_frame = 2
 max_new_tokens = 32
 )";

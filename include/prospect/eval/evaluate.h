@@ -12,6 +12,8 @@
 #include "prospect/checkpoint/checkpoint.h"
 #include "prospect/core/config.h"
 #include "prospect/eval/report.h"
+#include "prospect/eval/stream.h"
+#include "prospect/seq/format.h"
 
 namespace prospect {
 class Communicator;
@@ -37,6 +39,13 @@ EvalSetup make_eval_setup(const Config& cfg, const std::string& checkpoint_dir, 
 
 // The `config` block of eval.json: what the numbers depend on, no paths, no world size.
 nlohmann::json eval_config_json(const EvalSetup& s);
+
+// The clip as the loop streams it (stream.h): every frame, whatever opt.frames says (a rule that looks
+// at the reference turns would show the model where the events are), and the reference user turns;
+// assistant and DST turns of the reference are never shown. rows: the clip's embeddings, kept alive by
+// the caller.
+StreamClip stream_input(const Clip& clip, const std::vector<float>& rows, int64_t dim, double fps,
+                        const ChatTemplate& tmpl, const SeqOptions& opt);
 
 // Streams every clip of this rank, gathers on rank 0 and writes the outputs there. Returns the
 // combined result on rank 0, nullopt elsewhere. Errors (prospect::Error): a store that is missing or
