@@ -125,12 +125,13 @@ class ClipStream {
 
   // The ProAssist strategies (stream.h).
   void reduce() {
-    ++res_.reencodes;
     const int64_t len = model_.context_len();
+    if (opt_.strategy == ContextStrategy::DropMiddle && first_user_end_ >= 0 && len < opt_.keep_last_tokens)
+      return;  // nothing in the middle (ProAssist's rule)
+    ++res_.reencodes;
     switch (opt_.strategy) {
       case ContextStrategy::DropMiddle:
         if (first_user_end_ >= 0) {
-          if (len < opt_.keep_last_tokens) return;  // nothing in the middle (ProAssist's rule)
           const int64_t start = std::max<int64_t>(len - opt_.keep_last_tokens, first_user_end_);
           model_.drop(first_user_end_, start);
           spdlog::debug("clip {} frame {}: context {} -> {} tokens (drop_middle: positions {}..{})", clip_.clip_id,
