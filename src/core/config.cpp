@@ -93,7 +93,11 @@ std::vector<Field> fields(Config& c) {
       {"eval.dst_threshold", &c.eval.dst_threshold, "update the state when sigmoid(dst head) > this"},
       {"eval.match_before_s", &c.eval.match_before_s, "a prediction may come this early (s)"},
       {"eval.match_after_s", &c.eval.match_after_s, "a prediction may come this late (s)"},
-      {"eval.overflow_keep", &c.eval.overflow_keep, "tokens kept on context overflow (0: max_seq_len/2)"},
+      {"eval.overflow_keep", &c.eval.overflow_keep, "dst_refresh: tokens kept on overflow (0: half the room after the window head)"},
+      {"eval.context_strategy", &c.eval.context_strategy, "on a full context: dst_refresh | drop_all | drop_middle | summarize_and_drop"},
+      {"eval.reserved_tokens", &c.eval.reserved_tokens, "drop_all, drop_middle, summarize_and_drop act at max_seq_len - this"},
+      {"eval.keep_last_tokens", &c.eval.keep_last_tokens, "drop_middle: the most recent tokens kept"},
+      {"eval.summary_max_tokens", &c.eval.summary_max_tokens, "summarize_and_drop: tokens per summary at most"},
       {"eval.max_turns_per_frame", &c.eval.max_turns_per_frame, "generated turns per frame at most"},
       {"eval.max_new_tokens", &c.eval.max_new_tokens, "tokens per generated turn at most"},
       {"eval.match", &c.eval.match, "event matching: window (by time) | proassist (ProAssist's: meaning and time)"},
@@ -226,6 +230,14 @@ void check_config(const Config& c) {
   if (c.optim.lr < 0 || c.optim.min_lr < 0) usage_fail("optim.lr and optim.min_lr must be >= 0");
   if (c.eval.speak_threshold < 0 || c.eval.speak_threshold > 1) usage_fail("eval.speak_threshold: expected [0, 1], found {}", c.eval.speak_threshold);
   if (c.eval.dst_threshold < 0 || c.eval.dst_threshold > 1) usage_fail("eval.dst_threshold: expected [0, 1], found {}", c.eval.dst_threshold);
+  if (c.eval.context_strategy != "dst_refresh" && c.eval.context_strategy != "drop_all" &&
+      c.eval.context_strategy != "drop_middle" && c.eval.context_strategy != "summarize_and_drop")
+    usage_fail("eval.context_strategy: expected dst_refresh, drop_all, drop_middle or summarize_and_drop, found '{}'",
+               c.eval.context_strategy);
+  if (c.eval.overflow_keep < 0) usage_fail("eval.overflow_keep: expected >= 0, found {}", c.eval.overflow_keep);
+  if (c.eval.reserved_tokens < 0) usage_fail("eval.reserved_tokens: expected >= 0, found {}", c.eval.reserved_tokens);
+  if (c.eval.keep_last_tokens < 0) usage_fail("eval.keep_last_tokens: expected >= 0, found {}", c.eval.keep_last_tokens);
+  if (c.eval.summary_max_tokens <= 0) usage_fail("eval.summary_max_tokens: expected > 0, found {}", c.eval.summary_max_tokens);
 }
 
 bool parse_args(int argc, const char* const* argv, const std::string& usage, po::options_description& app_opts,

@@ -46,7 +46,9 @@ TransitionKind classify_transition(const std::map<std::string, StepState>& state
 }
 
 bool apply_transition(std::map<std::string, StepState>& state, const DstTransition& t) {
-  if (classify_transition(state, t) != TransitionKind::Legal) return false;
+  TransitionKind k = classify_transition(state, t);
+  if (k == TransitionKind::AlreadyInEffect) return true;  // a repeat: valid, nothing to change
+  if (k != TransitionKind::Legal) return false;
   state[t.id] = t.transition == "start" ? StepState::InProgress : StepState::Completed;
   return true;
 }

@@ -33,6 +33,15 @@ void ContextRecorder::feed_mixed(const std::vector<int32_t>& ids, const std::vec
   }
 }
 
+void ContextRecorder::drop(int64_t begin, int64_t end) {
+  inner.drop(begin, end);
+  Window w;
+  w.dropped = true;
+  w.context = cur().context;
+  w.context.erase(w.context.begin() + begin, w.context.begin() + end);
+  windows.push_back(std::move(w));
+}
+
 float ContextRecorder::speaking_logit() {
   float v = inner.speaking_logit();
   cur().reads.push_back({static_cast<int64_t>(cur().context.size()), false, v});

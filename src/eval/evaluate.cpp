@@ -28,6 +28,16 @@ EvalSetup make_eval_setup(const Config& cfg, const std::string& checkpoint_dir, 
   s.out_dir = out_dir;
   s.checkpoint = read_checkpoint(checkpoint_dir);
   check_model_config(cfg, s.checkpoint);
+  // Whether the model saw DST turns is the checkpoint's: a no-DST baseline never asks its untrained DST
+  // head and never sees a state turn, whatever the evaluation's configuration says.
+  if (s.checkpoint.run_config) {
+    Config trained;
+    load_ini_text(*s.checkpoint.run_config, trained);
+    if (trained.data.dst_turns != cfg.data.dst_turns)
+      spdlog::warn("data.dst_turns = {}, but {} was trained with data.dst_turns = {}: evaluating as trained",
+                   cfg.data.dst_turns, checkpoint_dir, trained.data.dst_turns);
+    s.cfg.data.dst_turns = trained.data.dst_turns;
+  }
   // A training checkpoint names its template and tokenizer; a bare model folder uses the config's.
   s.layout = s.checkpoint.layout.value_or(sequence_layout(cfg));
   s.tokenizer_path = s.checkpoint.layout ? s.checkpoint.tokenizer_path : cfg.data.tokenizer;
@@ -63,6 +73,10 @@ nlohmann::json eval_config_json(const EvalSetup& s) {
                {"match_before_s", c.eval.match_before_s},
                {"match_after_s", c.eval.match_after_s},
                {"overflow_keep", c.eval.overflow_keep},
+               {"context_strategy", c.eval.context_strategy},
+               {"reserved_tokens", c.eval.reserved_tokens},
+               {"keep_last_tokens", c.eval.keep_last_tokens},
+               {"summary_max_tokens", c.eval.summary_max_tokens},
                {"max_turns_per_frame", c.eval.max_turns_per_frame},
                {"max_new_tokens", c.eval.max_new_tokens},
                {"match", c.eval.match}};
@@ -80,6 +94,7 @@ StreamTemplate stream_template(const ChatTemplate& tmpl) {
   const Tokenizer* tok = tmpl.tok;
   t.decode = [tok](const std::vector<int32_t>& ids) { return tok->decode(ids); };
   t.state_turn = [&tmpl](const std::vector<std::pair<std::string, StepState>>& st) { return state_turn_ids(st, tmpl); };
+  t.system_turn = [&tmpl](const std::string& text) { return tmpl.turn(Role::System, text); };
   return t;
 }
 
@@ -92,17 +107,30 @@ StreamOptions stream_options(const Config& c) {
   o.max_new_tokens = c.eval.max_new_tokens;
   o.max_seq_len = c.data.max_seq_len;
   o.overflow_keep = c.eval.overflow_keep;
+  o.strategy = parse_context_strategy(c.eval.context_strategy);
+  o.reserved_tokens = c.eval.reserved_tokens;
+  o.keep_last_tokens = c.eval.keep_last_tokens;
+  o.summary_max_tokens = c.eval.summary_max_tokens;
   return o;
 }
 
-// The clip as the loop streams it: frames and reference user turns (assistant and DST turns of the
-// reference are never shown).
+}  // namespace
+
 StreamClip stream_input(const Clip& clip, const std::vector<float>& rows, int64_t dim, double fps,
                         const ChatTemplate& tmpl, const SeqOptions& opt) {
   StreamClip sc;
   sc.clip_id = clip.id();
   sc.prefix = prefix_ids(clip, tmpl, opt);
-  for (const StreamItem& it : stream_items(clip, opt)) {
+  if (tmpl.tok && tmpl.tok->bos_id() >= 0) sc.bos = {tmpl.tok->bos_id()};
+  std::vector<std::string> sys = system_texts(clip, opt);
+  sc.system_text = sys.front();
+  for (size_t i = 1; i < sys.size() && sc.knowledge.empty(); ++i)
+    if (sys[i].find("Task knowledge:") != std::string::npos) sc.knowledge = sys[i];
+  // Every frame, whatever data.frames trained on: `turns` keeps the frames of the reference turns,
+  // which would tell the model where the events are.
+  SeqOptions all = opt;
+  all.frames = "all";
+  for (const StreamItem& it : stream_items(clip, all)) {
     if (it.is_frame) {
       sc.items.push_back({true, it.frame, {}});
     } else if (clip.conversation[it.turn].role == Role::User) {
@@ -116,8 +144,6 @@ StreamClip stream_input(const Clip& clip, const std::vector<float>& rows, int64_
   sc.dim = dim;
   return sc;
 }
-
-}  // namespace
 
 std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s, Communicator& comm) {
   const Config& cfg = s.cfg;
@@ -152,7 +178,7 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
   const SeqOptions& opt = in->opt;
   StreamTemplate st = stream_template(tmpl);
   StreamOptions so = stream_options(cfg);
-  auto model = make_kv_cache_model(in->model, cfg.data.max_seq_len);
+  auto model = make_kv_cache_model(in->model, context_capacity(so, st));
 
   // eval.match = proassist: the encoder on every rank, METEOR on rank 0 (its errors end every rank).
   const bool proassist = cfg.eval.match == "proassist";
@@ -177,7 +203,7 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
 
   const int64_t n = store.num_clips();
   std::vector<ClipResult> mine;
-  int64_t done = 0, reencodes = 0;
+  int64_t done = 0, reencodes = 0, reencoded_tokens = 0;
   auto t0 = std::chrono::steady_clock::now();
   for_my_clips(comm, n, [&](int64_t c) {
     Clip clip = store.clip(c);
@@ -193,6 +219,7 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
     StreamClip sc = stream_input(clip, rows, store.embedding_dim(), fps, tmpl, opt);
     StreamResult r = stream_clip(*model, sc, st, so);
     reencodes += r.reencodes;
+    reencoded_tokens += r.reencoded_tokens;
     ClipRecord rec = clip_record(clip, store.fps(), std::move(r.predicted));
     mine.push_back(evaluate_clip(rec, cfg.eval.match_before_s, cfg.eval.match_after_s));
     if (proassist)
@@ -204,7 +231,8 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
                  done, (n - comm.rank() + comm.size() - 1) / comm.size(), clip.num_frames(), r.generated_turns,
                  r.reencodes, el);
   });
-  spdlog::info("{} clips streamed on this rank, {} context re-encodes", done, reencodes);
+  spdlog::info("{} clips streamed on this rank, {} context re-encodes ({}), {} tokens re-encoded", done, reencodes,
+               cfg.eval.context_strategy, reencoded_tokens);
   std::optional<EvalResult> res = gather_results(comm, mine, 0, proassist, meteor.get());
   if (res && !s.out_dir.empty()) {
     make_dirs(s.out_dir);

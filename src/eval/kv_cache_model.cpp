@@ -48,6 +48,7 @@ class KVCacheModel : public ContextModel {
     return std::vector<int32_t>(g.ids.begin(), g.ids.end());
   }
   int64_t context_len() const override { return dec_.length(); }
+  void drop(int64_t begin, int64_t end) override { dec_.drop(begin, end); }
 
  private:
   int64_t dim_, image_id_;

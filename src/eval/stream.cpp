@@ -70,48 +70,122 @@ class ClipStream {
         feed(std::move(s));
       } else {
         feed(Segment{-1, it.ids});
+        // drop_middle keeps the context up to here, unless that would leave it no room for its last
+        // keep_last_tokens: then this turn does not count, as if it came after the next drop
+        if (first_user_end_ < 0 && model_.context_len() + opt_.keep_last_tokens + opt_.reserved_tokens <= opt_.max_seq_len)
+          first_user_end_ = model_.context_len();
       }
       // SPEC §3: no decision at a frame whose user turn follows (the user speaks first).
       bool user_follows = it.is_frame && i + 1 < items.size() && !items[i + 1].is_frame && items[i + 1].frame == it.frame;
       if (!user_follows) decide();
+      // a frame's step is over when the next frame comes: the ProAssist strategies look here
+      bool step_done = i + 1 < items.size() && items[i + 1].is_frame;
+      if (step_done && opt_.strategy != ContextStrategy::DstRefresh &&
+          model_.context_len() >= opt_.max_seq_len - opt_.reserved_tokens)
+        reduce();
     }
     res_.final_state = state_;
     return res_;
   }
 
  private:
-  // Feeds a frame or turn, re-encoding first when it would not fit.
+  // Feeds a frame or turn, making room first when it would not fit.
   void feed(Segment s) {
     make_room(s.len(), s.row >= 0 ? "a frame" : "a user turn");
     push(s);
-    history_.push_back(std::move(s));
+    remember(std::move(s));
   }
 
   void push(const Segment& s) {
     if (s.row >= 0)
-      model_.feed_frame(clip_.embeddings + s.row * clip_.dim);
+      model_.feed_frame(row(s.row));
     else
       model_.feed_tokens(s.ids);
   }
 
-  void make_room(int64_t n, const char* what) {
-    if (model_.context_len() + n <= opt_.max_seq_len) return;
-    reencode(n);
-    if (model_.context_len() + n > opt_.max_seq_len)
-      fail("clip {} frame {}: {} of {} tokens does not fit data.max_seq_len = {} after a re-encode to {} tokens "
-           "(BOS + system + state turn); raise data.max_seq_len or lower eval.max_new_tokens",
-           clip_.clip_id, frame_, what, n, opt_.max_seq_len, model_.context_len());
+  const float* row(int64_t r) const { return clip_.embeddings + r * clip_.dim; }
+
+  // Only dst_refresh re-feeds what it kept; the other strategies never look back.
+  void remember(Segment s) {
+    if (opt_.strategy == ContextStrategy::DstRefresh) history_.push_back(std::move(s));
   }
 
-  // SPEC §8 overflow: BOS, system, a state turn with the predicted state, then the most recent whole
-  // frames and turns that fit in overflow_keep tokens (a turn is never cut), fewer when the `need`
-  // tokens that come next would not fit otherwise.
+  void make_room(int64_t n, const char* what) {
+    if (model_.context_len() + n <= opt_.max_seq_len) return;
+    if (opt_.strategy == ContextStrategy::DstRefresh)
+      reencode(n);
+    else
+      reduce();
+    if (model_.context_len() + n > opt_.max_seq_len)
+      fail("clip {} frame {}: {} of {} tokens does not fit data.max_seq_len = {} after eval.context_strategy = {} "
+           "left {} tokens; raise data.max_seq_len or lower eval.max_new_tokens (drop_middle: eval.keep_last_tokens)",
+           clip_.clip_id, frame_, what, n, opt_.max_seq_len, context_strategy_name(opt_.strategy),
+           model_.context_len());
+  }
+
+  // The ProAssist strategies (stream.h).
+  void reduce() {
+    const int64_t len = model_.context_len();
+    if (opt_.strategy == ContextStrategy::DropMiddle && first_user_end_ >= 0 && len < opt_.keep_last_tokens)
+      return;  // nothing in the middle (ProAssist's rule)
+    ++res_.reencodes;
+    switch (opt_.strategy) {
+      case ContextStrategy::DropMiddle:
+        if (first_user_end_ >= 0) {
+          const int64_t start = std::max<int64_t>(len - opt_.keep_last_tokens, first_user_end_);
+          model_.drop(first_user_end_, start);
+          spdlog::debug("clip {} frame {}: context {} -> {} tokens (drop_middle: positions {}..{})", clip_.clip_id,
+                        frame_, len, model_.context_len(), first_user_end_, start - 1);
+          return;
+        }
+        [[fallthrough]];  // no user turn yet: drop all
+      case ContextStrategy::DropAll:
+        model_.reset();
+        spdlog::debug("clip {} frame {}: context {} -> 0 tokens (drop all)", clip_.clip_id, frame_, len);
+        return;
+      case ContextStrategy::SummarizeAndDrop: summarize(); return;
+      case ContextStrategy::DstRefresh: break;
+    }
+  }
+
+  void summarize() {
+    const int64_t before = model_.context_len();
+    model_.feed_tokens(tmpl_.system_turn(kSummaryRequest));
+    if (frame_ != INT64_MIN) model_.feed_frame(row(frame_ - clip_.first_frame));
+    model_.feed_tokens(tmpl_.assistant_header);
+    std::vector<int32_t> out = model_.generate(opt_.summary_max_tokens, tmpl_.end_of_turn);
+    res_.reencoded_tokens += model_.context_len() - before;
+    if (!out.empty() && out.back() == tmpl_.end_of_turn) out.pop_back();
+    // as ProAssist joins them: the initial prompt, the summary, the knowledge
+    std::string text = tmpl_.decode(out);
+    if (!clip_.system_text.empty()) text = clip_.system_text + " " + text;
+    if (!clip_.knowledge.empty()) text += " " + clip_.knowledge;
+    std::vector<int32_t> ids = clip_.bos;
+    std::vector<int32_t> sys = tmpl_.system_turn(text);
+    ids.insert(ids.end(), sys.begin(), sys.end());
+    model_.reset();
+    if (static_cast<int64_t>(ids.size()) > opt_.max_seq_len)
+      fail("clip {} frame {}: the system turn rebuilt from a summary takes {} tokens, more than data.max_seq_len = {}; "
+           "lower eval.summary_max_tokens or raise data.max_seq_len",
+           clip_.clip_id, frame_, ids.size(), opt_.max_seq_len);
+    model_.feed_tokens(ids);
+    res_.reencoded_tokens += static_cast<int64_t>(ids.size());
+    spdlog::debug("clip {} frame {}: summary of {} tokens, context {} -> {} tokens", clip_.clip_id, frame_, out.size(),
+                  before, model_.context_len());
+  }
+
+  // SPEC §8 overflow (dst_refresh): BOS, system, a state turn with the predicted state (not for a model
+  // trained without DST turns: it never saw one), then the most recent whole frames and turns that fit
+  // in overflow_keep tokens (a turn is never cut), fewer when the `need` tokens that come next would not
+  // fit otherwise.
   void reencode(int64_t need) {
     ++res_.reencodes;
     model_.reset();
     std::vector<int32_t> head = clip_.prefix;
-    std::vector<int32_t> st = tmpl_.state_turn(ordered_state(clip_.steps, state_));
-    head.insert(head.end(), st.begin(), st.end());
+    if (opt_.use_dst) {
+      std::vector<int32_t> st = tmpl_.state_turn(ordered_state(clip_.steps, state_));
+      head.insert(head.end(), st.begin(), st.end());
+    }
     const int64_t room = opt_.max_seq_len - static_cast<int64_t>(head.size());
     // default: half of what the window leaves after its head, so a full context costs one re-encode
     // per (room / 2) tokens even when the system turn is long
@@ -126,12 +200,13 @@ class ClipStream {
     for (const Segment& s : history_) {
       if (s.row >= 0) {
         ids.push_back(-1);
-        frames.push_back(clip_.embeddings + s.row * clip_.dim);
+        frames.push_back(row(s.row));
       } else {
         ids.insert(ids.end(), s.ids.begin(), s.ids.end());
       }
     }
     model_.feed_mixed(ids, frames);
+    res_.reencoded_tokens += static_cast<int64_t>(ids.size());
     spdlog::debug("clip {} frame {}: context re-encoded to {} tokens ({} kept)", clip_.clip_id, frame_,
                   model_.context_len(), total);
   }
@@ -149,7 +224,7 @@ class ClipStream {
     } else {
       out.pop_back();
     }
-    history_.push_back(std::move(s));
+    remember(std::move(s));
     ++res_.generated_turns;
     return out;  // content only
   }
@@ -198,7 +273,8 @@ class ClipStream {
   const StreamTemplate& tmpl_;
   const StreamOptions& opt_;
   std::map<std::string, StepState> state_;
-  std::vector<Segment> history_;  // what follows the window prefix in the context
+  std::vector<Segment> history_;  // dst_refresh: what follows the window prefix in the context
+  int64_t first_user_end_ = -1;   // drop_middle: context length after the first user turn (-1: none yet)
   int64_t frame_ = INT64_MIN;  // the frame of the last item fed
   int turns_this_frame_ = 0;
   StreamResult res_;
@@ -206,10 +282,40 @@ class ClipStream {
 
 }  // namespace
 
+ContextStrategy parse_context_strategy(const std::string& name) {
+  if (name == "dst_refresh") return ContextStrategy::DstRefresh;
+  if (name == "drop_all") return ContextStrategy::DropAll;
+  if (name == "drop_middle") return ContextStrategy::DropMiddle;
+  if (name == "summarize_and_drop") return ContextStrategy::SummarizeAndDrop;
+  usage_fail("eval.context_strategy: expected dst_refresh, drop_all, drop_middle or summarize_and_drop, found '{}'",
+             name);
+}
+
+const char* context_strategy_name(ContextStrategy s) {
+  switch (s) {
+    case ContextStrategy::DstRefresh: return "dst_refresh";
+    case ContextStrategy::DropAll: return "drop_all";
+    case ContextStrategy::DropMiddle: return "drop_middle";
+    case ContextStrategy::SummarizeAndDrop: return "summarize_and_drop";
+  }
+  return "?";
+}
+
+int64_t context_capacity(const StreamOptions& opt, const StreamTemplate& tmpl) {
+  int64_t n = opt.max_seq_len;
+  if (opt.strategy == ContextStrategy::SummarizeAndDrop)
+    n += static_cast<int64_t>(tmpl.system_turn(kSummaryRequest).size()) + 1 +
+         static_cast<int64_t>(tmpl.assistant_header.size()) + opt.summary_max_tokens;
+  return n;
+}
+
 StreamResult stream_clip(ContextModel& model, const StreamClip& clip, const StreamTemplate& tmpl,
                          const StreamOptions& opt) {
   PROSPECT_CHECK(tmpl.decode && tmpl.state_turn, "stream template incomplete (decode, state_turn)");
-  PROSPECT_CHECK(opt.max_turns_per_frame >= 0 && opt.max_new_tokens > 0 && opt.max_seq_len > 0,
+  PROSPECT_CHECK(opt.strategy != ContextStrategy::SummarizeAndDrop || tmpl.system_turn,
+                 "stream template incomplete: summarize_and_drop needs system_turn");
+  PROSPECT_CHECK(opt.max_turns_per_frame >= 0 && opt.max_new_tokens > 0 && opt.max_seq_len > 0 &&
+                     opt.summary_max_tokens > 0,
                  "eval.max_turns_per_frame, eval.max_new_tokens and data.max_seq_len must be positive");
   return ClipStream(model, clip, tmpl, opt).run();
 }

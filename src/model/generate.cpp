@@ -69,6 +69,13 @@ Generation IncrementalDecoder::generate(int64_t end_id, int64_t max_new_tokens) 
   return g;
 }
 
+void IncrementalDecoder::drop(int64_t begin, int64_t end) {
+  torch::NoGradGuard ng;
+  const bool last_dropped = begin < end && end == cache_.length;
+  cache_.drop(begin, end);
+  if (last_dropped) last_ = at::Tensor();  // otherwise the last position is kept, and its heads with it
+}
+
 void IncrementalDecoder::reset() {
   cache_.reset();
   last_ = at::Tensor();

@@ -15,4 +15,15 @@ KVCache::KVCache(const LlamaConfig& c, int64_t batch, int64_t max_len, at::Tenso
   }
 }
 
+void KVCache::drop(int64_t begin, int64_t end) {
+  PROSPECT_CHECK(0 <= begin && begin <= end && end <= length, "KVCache::drop: [{}, {}) is not inside the {} filled slots",
+                 begin, end, length);
+  const int64_t tail = length - end;
+  if (begin == end) return;
+  for (auto* layers : {&k, &v})
+    for (at::Tensor& t : *layers)
+      if (tail > 0) t.narrow(2, begin, tail).copy_(t.narrow(2, end, tail).clone());  // the ranges may overlap
+  length -= end - begin;
+}
+
 }  // namespace prospect

@@ -97,17 +97,11 @@ std::vector<int32_t> turn_ids(const Turn& turn, const ChatTemplate& tmpl, size_t
   return ids;
 }
 
-std::vector<int32_t> prefix_ids(const Clip& clip, const ChatTemplate& tmpl, const SeqOptions& opt) {
-  std::vector<int32_t> ids;
-  if (tmpl.tok && tmpl.tok->bos_id() >= 0) ids.push_back(tmpl.tok->bos_id());
-  bool any = false;
-  for (const Turn& t : clip.conversation) {
-    if (t.role != Role::System) continue;
-    auto v = turn_ids(t, tmpl);
-    ids.insert(ids.end(), v.begin(), v.end());
-    any = true;
-  }
-  if (!any) {
+std::vector<std::string> system_texts(const Clip& clip, const SeqOptions& opt) {
+  std::vector<std::string> out;
+  for (const Turn& t : clip.conversation)
+    if (t.role == Role::System) out.push_back(t.content);
+  if (out.empty()) {
     std::string text = opt.system_prompt.empty() ? "Goal: {goal}. Steps: {steps}." : opt.system_prompt;
     std::string steps;
     for (const Step& s : clip.steps) {
@@ -116,6 +110,15 @@ std::vector<int32_t> prefix_ids(const Clip& clip, const ChatTemplate& tmpl, cons
     }
     replace_all(text, "{goal}", clip.inferred_goal);
     replace_all(text, "{steps}", steps);
+    out.push_back(text);
+  }
+  return out;
+}
+
+std::vector<int32_t> prefix_ids(const Clip& clip, const ChatTemplate& tmpl, const SeqOptions& opt) {
+  std::vector<int32_t> ids;
+  if (tmpl.tok && tmpl.tok->bos_id() >= 0) ids.push_back(tmpl.tok->bos_id());
+  for (const std::string& text : system_texts(clip, opt)) {
     Turn sys;
     sys.role = Role::System;
     sys.content = text;

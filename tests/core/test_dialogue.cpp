@@ -25,7 +25,7 @@ TEST(Dialogue, TransitionsMoveForwardOnly) {
   std::map<std::string, StepState> st{{"S1", StepState::NotStarted}, {"S2", StepState::NotStarted}};
   EXPECT_TRUE(apply_transition(st, {"S1", "start"}));
   EXPECT_EQ(st["S1"], StepState::InProgress);
-  EXPECT_FALSE(apply_transition(st, {"S1", "start"}));  // already in effect
+  EXPECT_TRUE(apply_transition(st, {"S1", "start"}));  // already in effect: valid, a no-op (SPEC §8)
   EXPECT_EQ(classify_transition(st, {"S1", "start"}), TransitionKind::AlreadyInEffect);
   EXPECT_TRUE(apply_transition(st, {"S2", "complete"}));  // complete may skip start
   EXPECT_EQ(classify_transition(st, {"S2", "start"}), TransitionKind::Backward);

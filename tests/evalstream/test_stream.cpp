@@ -1,6 +1,7 @@
 // The streaming loop against a scripted model: which turns are generated where, what the context
 // holds (user turns before the decision, generated turns kept, reference turns never shown), the
-// predicted state with malformed and invalid updates, the per-frame cap, and overflow re-encodes.
+// predicted state with malformed and invalid updates, the per-frame cap, and what each context strategy
+// leaves in the context (exact token lists before and after).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -95,6 +96,22 @@ struct FakeModel : ContextModel {
     return out;
   }
   int64_t context_len() const override { return static_cast<int64_t>(ctx.size()); }
+  std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> drops;  // the context before, after
+  void drop(int64_t begin, int64_t end) override {
+    auto before = ctx;
+    ctx.erase(ctx.begin() + begin, ctx.begin() + end);
+    drops.emplace_back(before, ctx);
+  }
+};
+
+// A system turn is SYS, one token standing for its text (1000 + the text's index in `texts`), EOT.
+struct SystemTurns {
+  std::vector<std::string> texts;
+  std::vector<int32_t> operator()(const std::string& t) {
+    auto it = std::find(texts.begin(), texts.end(), t);
+    if (it == texts.end()) it = texts.insert(texts.end(), t);
+    return {SYS, 1000 + static_cast<int32_t>(it - texts.begin()), EOT};
+  }
 };
 
 // Frames first..last (each row = {frame, 0}), user turns at given frames.
@@ -376,4 +393,180 @@ TEST(Stream, RecordCountsAgreeWithTheMetrics) {
   // the record survives predictions.jsonl
   ClipRecord back = record_from_json(nlohmann::json::parse(record_to_json(rec).dump()), "test");
   EXPECT_TRUE(evaluate_clip(back, 2.0, 4.0).counts == res.counts);
+}
+
+// The frames of a clip as the fake model's context writes them: frame f is -(f + 1).
+std::vector<int64_t> frames(int64_t a, int64_t b) {
+  std::vector<int64_t> v;
+  for (int64_t f = a; f <= b; ++f) v.push_back(-(f + 1));
+  return v;
+}
+std::vector<int64_t> cat(std::vector<int64_t> a, const std::vector<int64_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST(Stream, DropAllEmptiesTheContextAfterTheFrameThatFillsIt) {
+  TestClip tc(0, 14, {});
+  FakeModel m;
+  StreamOptions opt;
+  opt.strategy = ContextStrategy::DropAll;
+  opt.max_seq_len = 10;
+  opt.reserved_tokens = 2;  // acts once the context holds 8
+  StreamResult r = stream_clip(m, tc.clip, test_template(), opt);
+  EXPECT_EQ(r.reencodes, 2);
+  EXPECT_EQ(r.reencoded_tokens, 0);
+  auto w = m.windows();
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(w[0], cat({BOS, SYS, EOT}, frames(0, 4)));  // system prompt dropped too
+  EXPECT_EQ(w[1], frames(5, 12));
+  EXPECT_EQ(w[2], frames(13, 14));
+}
+
+TEST(Stream, DropMiddleKeepsTheFirstUserTurnAndTheLastTokens) {
+  TestClip tc(0, 12, {{1, {{USER, HELLO, EOT}}}});
+  FakeModel m;
+  StreamOptions opt;
+  opt.strategy = ContextStrategy::DropMiddle;
+  opt.max_seq_len = 16;
+  opt.reserved_tokens = 2;  // acts at 14
+  opt.keep_last_tokens = 3;
+  StreamResult r = stream_clip(m, tc.clip, test_template(), opt);
+  EXPECT_EQ(r.reencodes, 2);
+  EXPECT_EQ(r.reencoded_tokens, 0);
+  EXPECT_EQ(m.resets, 1);  // sliced, never re-encoded
+  const std::vector<int64_t> head = cat(cat({BOS, SYS, EOT}, frames(0, 1)), {USER, HELLO, EOT});
+  ASSERT_EQ(m.drops.size(), 2u);
+  EXPECT_EQ(m.drops[0].first, cat(head, frames(2, 7)));
+  EXPECT_EQ(m.drops[0].second, cat(head, frames(5, 7)));
+  EXPECT_EQ(m.drops[1].first, cat(head, frames(5, 10)));
+  EXPECT_EQ(m.drops[1].second, cat(head, frames(8, 10)));
+  EXPECT_EQ(m.ctx, cat(head, frames(8, 12)));
+}
+
+TEST(Stream, DropMiddleBeforeAnyUserTurnDropsAll) {
+  TestClip tc(0, 14, {});
+  FakeModel m;
+  StreamOptions opt;
+  opt.strategy = ContextStrategy::DropMiddle;
+  opt.max_seq_len = 10;
+  opt.reserved_tokens = 2;
+  opt.keep_last_tokens = 3;
+  StreamResult r = stream_clip(m, tc.clip, test_template(), opt);
+  EXPECT_EQ(r.reencodes, 2);
+  EXPECT_TRUE(m.drops.empty());
+  auto w = m.windows();
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(w[0], cat({BOS, SYS, EOT}, frames(0, 4)));
+  EXPECT_EQ(w[1], frames(5, 12));
+}
+
+TEST(Stream, SummarizeAndDropRestartsFromTheSummary) {
+  for (bool knowledge : {false, true}) {
+    SCOPED_TRACE(knowledge ? "with task knowledge" : "without");
+    TestClip tc(0, 8, {});
+    tc.clip.bos = {BOS};
+    tc.clip.system_text = "system";
+    if (knowledge) tc.clip.knowledge = "Task knowledge: cut, mix";
+    FakeModel m;
+    // the summary: generated at the current frame (4), re-fed after the request
+    m.script[4] = {Action{true, {HELLO, COMMA, HELLO}, true}};
+    StreamTemplate t = test_template();
+    SystemTurns sys;
+    t.system_turn = std::ref(sys);
+    StreamOptions opt;
+    opt.strategy = ContextStrategy::SummarizeAndDrop;
+    opt.use_dst = false;  // the scripted summary must not fire the DST head
+    opt.max_seq_len = 10;
+    opt.reserved_tokens = 2;
+    EXPECT_EQ(context_capacity(opt, t), 10 + 3 + 1 + 1 + 512);
+    StreamResult r = stream_clip(m, tc.clip, t, opt);
+    EXPECT_EQ(r.reencodes, 1);
+    EXPECT_TRUE(r.predicted.empty());  // a summary is not an assistant event
+    ASSERT_EQ(sys.texts.size(), 2u);
+    EXPECT_EQ(sys.texts[0], "Please summarize the progress.");
+    EXPECT_EQ(sys.texts[1], knowledge ? "system hello, hello Task knowledge: cut, mix" : "system hello, hello");
+    auto w = m.windows();
+    ASSERT_EQ(w.size(), 2u);
+    EXPECT_EQ(w[0], cat(cat({BOS, SYS, EOT}, frames(0, 4)), {SYS, 1000, EOT, -5, ASST, HELLO, COMMA, HELLO, EOT}));
+    EXPECT_EQ(w[1], cat({BOS, SYS, 1001, EOT}, frames(5, 8)));
+    EXPECT_EQ(r.reencoded_tokens, 9 + 4);  // request, frame, header, summary; then the new prefix
+  }
+}
+
+TEST(Stream, SummaryTooLongForTheWindowIsAClearError) {
+  TestClip tc(0, 8, {});
+  tc.clip.bos = {BOS};
+  tc.clip.system_text = "system";
+  FakeModel m;
+  m.script[4] = {Action{true, {HELLO}, true}};
+  StreamTemplate t = test_template();
+  t.system_turn = [](const std::string& text) {
+    return text == kSummaryRequest ? std::vector<int32_t>{SYS, EOT} : std::vector<int32_t>(12, HELLO);
+  };
+  StreamOptions opt;
+  opt.strategy = ContextStrategy::SummarizeAndDrop;
+  opt.use_dst = false;
+  opt.max_seq_len = 10;
+  opt.reserved_tokens = 2;
+  try {
+    stream_clip(m, tc.clip, t, opt);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("eval.summary_max_tokens"), std::string::npos) << e.what();
+  }
+}
+
+// A model trained without DST turns never saw a state turn: its re-encoded windows have none.
+TEST(Stream, DstRefreshWithoutDstTurnsAddsNoStateTurn) {
+  TestClip tc(0, 29, {});
+  FakeModel m;
+  StreamOptions opt;
+  opt.use_dst = false;
+  opt.max_seq_len = 20;
+  opt.overflow_keep = 5;
+  StreamResult r = stream_clip(m, tc.clip, test_template(), opt);
+  auto w = m.windows();
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(r.reencodes, 2);
+  EXPECT_EQ(w[0], cat({BOS, SYS, EOT}, frames(0, 16)));
+  EXPECT_EQ(w[1], cat({BOS, SYS, EOT}, frames(12, 28)));  // 5 kept, then 12 more
+  EXPECT_EQ(w[2], cat({BOS, SYS, EOT}, frames(24, 29)));
+  EXPECT_EQ(r.reencoded_tokens, 8 + 8);
+}
+
+// SPEC §8: eval.overflow_keep = 0 keeps half of what the window leaves after its head (BOS, system,
+// state turn: 7 tokens here), not half of max_seq_len.
+TEST(Stream, DefaultOverflowKeepIsHalfTheRoomAfterTheHead) {
+  TestClip tc(0, 29, {});
+  FakeModel m;
+  StreamOptions opt;
+  opt.max_seq_len = 20;  // room 13 after the head: 6 kept (half of max_seq_len would be 10)
+  StreamResult r = stream_clip(m, tc.clip, test_template(), opt);
+  auto w = m.windows();
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(r.reencodes, 2);
+  const std::vector<int64_t> head{BOS, SYS, EOT, STATE, 100, 110, EOT};
+  EXPECT_EQ(w[1], cat(head, frames(11, 23)));
+  EXPECT_EQ(w[2], cat(head, frames(18, 29)));
+}
+
+// SPEC §8: a transition already in effect is valid and changes nothing.
+TEST(Stream, RepeatedTransitionIsValid) {
+  TestClip tc(0, 5, {});
+  FakeModel m;
+  m.script[1] = {upd({S1S})};
+  m.script[3] = {upd({S1S})};
+  StreamResult r = stream_clip(m, tc.clip, test_template(), StreamOptions{});
+  EXPECT_EQ(r.generated_updates, 2);
+  EXPECT_EQ(r.invalid_updates, 0);
+  EXPECT_EQ(r.final_state.at("S1"), StepState::InProgress);
+  ClipRecord rec;
+  rec.clip_id = "v:0";
+  rec.fps = 2;
+  rec.first_frame = 0;
+  rec.last_frame = 5;
+  rec.initial_state = tc.clip.initial_state;
+  rec.predicted = r.predicted;
+  EXPECT_EQ(evaluate_clip(rec, 2.0, 4.0).counts.invalid_updates, 0);
 }

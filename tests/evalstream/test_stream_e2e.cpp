@@ -12,6 +12,8 @@
 #include "tiny_eval.h"
 #include "prospect/eval/evaluate.h"
 #include "prospect/eval/report.h"
+#include "prospect/data/store.h"
+#include "prospect/text/tokenizer.h"
 
 using namespace prospect;
 namespace fs = std::filesystem;
@@ -188,4 +190,50 @@ TEST(StreamE2E, ProAssistMatchUsageErrors) {
   expect_usage("--eval.match=proassist --eval.sentence_encoder=" + s.dir + " --eval.meteor_jar=" + s.dir + "/no.jar",
                "eval.meteor_jar");
   expect_usage("--eval.meteor_jar=" + s.dir + "/no.jar", "eval.meteor_jar");
+}
+
+// SPEC §8: the stream shows every frame, whatever data.frames trained on (`turns` would show only the
+// frames of the reference turns, which tells the model where the events are).
+TEST(StreamE2E, EvalShowsEveryFrameWhateverDataFrames) {
+  const auto& s = test::tiny_eval("evalstream_e2e");
+  Store store(s.cfg.data.test);
+  auto tok = load_tokenizer(s.cfg.data.tokenizer);
+  ChatTemplate tmpl = make_chat_template("plain", *tok);
+  DataConfig d = s.cfg.data;
+  d.frames = "turns";
+  SeqOptions opt = seq_options(d, static_cast<int32_t>(tok->vocab_size()), store.fps());
+  int64_t checked = 0;
+  for (int64_t c = 0; c < store.num_clips(); ++c) {
+    Clip clip = store.clip(c);
+    auto count_frames = [](const auto& items) {
+      int64_t n = 0;
+      for (const auto& it : items) n += it.is_frame;
+      return n;
+    };
+    if (count_frames(stream_items(clip, opt)) == clip.num_frames()) continue;  // turns cover every frame
+    std::vector<float> rows = store.read_clip(c);
+    eval::StreamClip sc = eval::stream_input(clip, rows, store.embedding_dim(), store.fps(), tmpl, opt);
+    EXPECT_EQ(count_frames(sc.items), clip.num_frames()) << clip.id();
+    ++checked;
+  }
+  EXPECT_GT(checked, 0) << "no clip whose turns leave frames out: the test shows nothing";
+}
+
+// A checkpoint trained without DST turns (its trainer.json config) is evaluated without them, whatever
+// the evaluation's configuration says: no DST head asked, no state turn in re-encoded windows.
+TEST(StreamE2E, NoDstCheckpointIsEvaluatedWithoutDstTurns) {
+  const auto& s = test::tiny_eval("evalstream_e2e");
+  std::string ck = s.dir + "/ckpt_nodst/step-000003";
+  fs::create_directories(ck);
+  for (const auto& f : fs::directory_iterator(s.model)) fs::copy_file(f.path(), ck + "/" + f.path().filename().string(), fs::copy_options::overwrite_existing);
+  fs::copy_file(s.cfg.data.tokenizer, ck + "/tokenizer.model", fs::copy_options::overwrite_existing);
+  Config trained = s.cfg;
+  trained.data.dst_turns = false;
+  nlohmann::json t = {{"step", 3}, {"epoch", 0}, {"epoch_step", 3}, {"config", to_ini(trained)}, {"template", "plain"},
+                      {"tokenizer", "tokenizer.model"}};
+  std::ofstream(ck + "/trainer.json") << t.dump(2);
+  ASSERT_TRUE(s.cfg.data.dst_turns);
+  eval::EvalSetup setup = eval::make_eval_setup(s.cfg, ck, "test", "");
+  EXPECT_FALSE(setup.cfg.data.dst_turns);
+  EXPECT_EQ(eval::eval_config_json(setup)["data"]["dst_turns"], false);
 }

@@ -1,7 +1,8 @@
 // The streaming loop on a real (small, random) DSTProActLlama with its KV cache: every head read
 // equals the teacher-forced forward over the same context (SPEC §9 relative difference <= 1e-5), every
 // generated token is the greedy continuation of that forward, and re-encoded windows hold what the
-// loop says they hold.
+// loop says they hold, for every context strategy; drop_middle's sliced cache against a cache sliced by
+// hand.
 #include <gtest/gtest.h>
 #include <torch/types.h>
 
@@ -14,6 +15,8 @@
 #include "prospect/eval/context_recorder.h"
 #include "prospect/eval/kv_cache_model.h"
 #include "prospect/model/dst_model.h"
+#include "prospect/model/generate.h"
+#include "prospect/model/kv_cache.h"
 #include "prospect/text/chat_template.h"
 #include "tiny_model.h"
 
@@ -173,5 +176,94 @@ TEST(ContextModel, ReencodedWindowsEqualTheFullForward) {
     EXPECT_EQ(c[0].id, 1);  // BOS + system + state turn first
     EXPECT_EQ(c[5].id, 8);
     EXPECT_LE(static_cast<int64_t>(c.size()), max_len);
+  }
+}
+
+// drop_middle slices the cache: the kept positions keep their keys and values as computed (rotary
+// positions included) and the next tokens take positions from the new length on, as Hugging Face
+// numbers them. The oracle slices a full forward's cache by hand (index_select) and runs the next
+// tokens at explicit positions.
+TEST(ContextModel, DropKeepsTheSlicedCacheAndNumbersNewTokensFromItsLength) {
+  Fixture fx(1, 3);
+  torch::NoGradGuard ng;
+  const int64_t n = 20, a = 6, b = 13;  // drop positions [6, 13)
+  std::vector<int64_t> ids, next{9, 14, 23};
+  for (int64_t i = 0; i < n; ++i) ids.push_back(3 + (i * 7) % 30);
+  IncrementalDecoder dec(fx.model, 64);
+  dec.append(ids);
+  dec.drop(a, b);
+  EXPECT_EQ(dec.length(), n - (b - a));
+  at::Tensor streamed = dec.append(next);  // [3, H]
+
+  KVCache full(fx.model->config, 1, 64);
+  auto embed = [&](const std::vector<int64_t>& v) { return fx.model->inputs_embeds(at::tensor(v, at::kLong).unsqueeze(0), {}); };
+  fx.model->hidden(embed(ids), {}, {}, &full);
+  ASSERT_EQ(full.length, n);
+  KVCache cut(fx.model->config, 1, 64);
+  at::Tensor keep = at::cat({at::arange(0, a, at::kLong), at::arange(b, n, at::kLong)});
+  for (size_t l = 0; l < full.k.size(); ++l) {
+    cut.k[l].narrow(2, 0, keep.size(0)).copy_(full.k[l].index_select(2, keep));
+    cut.v[l].narrow(2, 0, keep.size(0)).copy_(full.v[l].index_select(2, keep));
+  }
+  cut.length = keep.size(0);
+  auto run_at = [&](int64_t first_pos) {
+    KVCache c = cut;
+    for (size_t l = 0; l < c.k.size(); ++l) c.k[l] = cut.k[l].clone(), c.v[l] = cut.v[l].clone();
+    at::Tensor pos = at::arange(first_pos, first_pos + 3, at::kLong).unsqueeze(0);
+    return fx.model->hidden(embed(next), {}, pos, &c)[0];
+  };
+  at::Tensor oracle = run_at(keep.size(0));
+  EXPECT_LE(test::rel_diff(streamed, oracle), 1e-6);
+  // the positions matter: continuing from the uncut length gives other states
+  EXPECT_GT(test::rel_diff(run_at(n), oracle), 1e-5);
+}
+
+// Every strategy on the real model: each window that starts fresh (dst_refresh, drop_all,
+// summarize_and_drop restart by a reset) has heads and generations equal to a full forward over its
+// context; drop_middle's windows start with a slice, checked above.
+TEST(ContextModel, EveryStrategyRunsAndFreshWindowsEqualTheFullForward) {
+  for (ContextStrategy strat : {ContextStrategy::DstRefresh, ContextStrategy::DropAll, ContextStrategy::DropMiddle,
+                                ContextStrategy::SummarizeAndDrop}) {
+    SCOPED_TRACE(context_strategy_name(strat));
+    Fixture fx(60, 13);
+    fx.clip.bos = {1};
+    fx.clip.system_text = "3 4 9";
+    StreamTemplate t = ids_template();
+    t.system_turn = [](const std::string& text) {
+      std::vector<int32_t> v{12, 6};
+      for (char ch : text) v.push_back(20 + static_cast<int32_t>(static_cast<unsigned char>(ch) % 16));
+      v.push_back(kEot);
+      return v;
+    };
+    StreamOptions opt;
+    opt.strategy = strat;
+    opt.max_seq_len = 48;
+    opt.reserved_tokens = 8;
+    opt.keep_last_tokens = 16;
+    opt.summary_max_tokens = 4;
+    opt.max_new_tokens = 3;
+    opt.max_turns_per_frame = 1;
+    opt.speak_threshold = 0.5;
+    opt.dst_threshold = 1.0;
+    auto sm = make_kv_cache_model(fx.model, context_capacity(opt, t));
+    ContextRecorder rec(*sm, fx.model->image_token_id, kD);
+    StreamResult r = stream_clip(rec, fx.clip, t, opt);
+    EXPECT_GT(r.reencodes, 1);
+    int64_t windows = 0;
+    for (const auto& w : rec.windows) {
+      EXPECT_LE(static_cast<int64_t>(w.context.size()), context_capacity(opt, t));
+      windows += !w.dropped;
+    }
+    ContextRecorder fresh = rec;
+    fresh.windows.erase(std::remove_if(fresh.windows.begin(), fresh.windows.end(), [](const auto& w) { return w.dropped; }),
+                        fresh.windows.end());
+    int64_t reads = 0, tokens = 0;
+    check_windows(fx.model, fresh, &reads, &tokens);
+    EXPECT_GT(reads, 0);
+    if (strat == ContextStrategy::DropMiddle) {
+      EXPECT_EQ(windows, 1);  // sliced, never reset
+    } else {
+      EXPECT_EQ(windows, 1 + r.reencodes);
+    }
   }
 }

@@ -91,7 +91,11 @@ struct EvalConfig {
   double dst_threshold = 0.5;
   double match_before_s = 2.0;
   double match_after_s = 4.0;
-  int overflow_keep = 0;  // 0: half of data.max_seq_len
+  int overflow_keep = 0;  // dst_refresh: 0 = half of what a window leaves after BOS + system + state
+  std::string context_strategy = "dst_refresh";  // dst_refresh | drop_all | drop_middle | summarize_and_drop
+  int reserved_tokens = 128;   // ProAssist strategies act when the context reaches max_seq_len - this
+  int keep_last_tokens = 512;  // drop_middle: the most recent tokens kept
+  int summary_max_tokens = 512;  // summarize_and_drop: tokens per summary at most
   int max_turns_per_frame = 4;
   int max_new_tokens = 64;
   std::string match = "window";  // window | proassist (eval/proassist_match.h)

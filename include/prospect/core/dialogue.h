@@ -30,8 +30,9 @@ struct DstTransition {
 enum class TransitionKind { Legal, AlreadyInEffect, Backward, UnknownStep, BadName };
 TransitionKind classify_transition(const std::map<std::string, StepState>& state, const DstTransition& t);
 // Applies one transition if legal (not_started -> in_progress -> completed; complete may skip start).
-// Returns false (state unchanged) for an unknown step, a backward or repeated transition, or a
-// transition word other than start / complete.
+// A transition already in effect (a second S1->start) is valid and changes nothing (SPEC §8). Returns
+// false (state unchanged) for an unknown step, a backward transition, or a transition word other than
+// start / complete.
 bool apply_transition(std::map<std::string, StepState>& state, const DstTransition& t);
 
 // The content of a DST update turn as the model reads and writes it (SPEC §3): "S5->complete, S6->start"

@@ -25,6 +25,9 @@ struct ContextRecorder : ContextModel {
   float dst_logit() override;
   std::vector<int32_t> generate(int max_new, int32_t end_id) override;
   int64_t context_len() const override { return inner.context_len(); }
+  // Recorded as a new window that starts with the kept items (positions no longer 0..n-1: its reads are
+  // not those of a plain forward over its context; `dropped` says so).
+  void drop(int64_t begin, int64_t end) override;
 
   struct Read {
     int64_t pos = 0;  // the context length when read (the head is at position pos - 1)
@@ -36,6 +39,7 @@ struct ContextRecorder : ContextModel {
     std::vector<int32_t> ids;
   };
   struct Window {
+    bool dropped = false;  // starts with what a drop kept
     std::vector<FedItem> context;
     std::vector<Read> reads;
     std::vector<Gen> gens;

@@ -13,6 +13,8 @@
 #include "prospect/core/config.h"
 #include "prospect/eval/proassist_match.h"
 #include "prospect/eval/report.h"
+#include "prospect/eval/stream.h"
+#include "prospect/seq/format.h"
 
 namespace prospect {
 class Communicator;
@@ -42,6 +44,13 @@ EvalSetup make_eval_setup(const Config& cfg, const std::string& checkpoint_dir, 
 
 // The `config` block of eval.json: what the numbers depend on, no paths, no world size.
 nlohmann::json eval_config_json(const EvalSetup& s);
+
+// The clip as the loop streams it (stream.h): every frame, whatever opt.frames says (a rule that looks
+// at the reference turns would show the model where the events are), and the reference user turns;
+// assistant and DST turns of the reference are never shown. rows: the clip's embeddings, kept alive by
+// the caller.
+StreamClip stream_input(const Clip& clip, const std::vector<float>& rows, int64_t dim, double fps,
+                        const ChatTemplate& tmpl, const SeqOptions& opt);
 
 // Streams every clip of this rank, gathers on rank 0 and writes the outputs there. With eval.match =
 // proassist every rank also loads eval.sentence_encoder and evaluates its clips ProAssist's way (one

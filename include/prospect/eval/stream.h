@@ -2,7 +2,8 @@
 // turn, then frame by frame with a growing context (a KV cache underneath); reference user turns are
 // input; at every decision point (SPEC §3) the DST head is asked first, then the speaking head, and a
 // turn is generated greedily when one fires. Generated turns stay in the context, reference assistant
-// and DST turns are never shown. The loop talks to the model through ContextModel only, so it is
+// and DST turns are never shown. A full context is handled by one of four strategies (ContextStrategy:
+// PROSPECT's DST refresh and ProAssist's three). The loop talks to the model through ContextModel only, so it is
 // tested with a scripted model and runs unchanged on DSTProActLlama with its KV cache
 // (make_kv_cache_model, kv_cache_model.h). No tensors here.
 #pragma once
@@ -37,6 +38,11 @@ class ContextModel {
   // returned has been fed (the context grows by the size of the result).
   virtual std::vector<int32_t> generate(int max_new, int32_t end_id) = 0;
   virtual int64_t context_len() const = 0;
+  // Removes context positions [begin, end) (ProAssist's drop_middle slices its KV cache so): the others
+  // keep what they hold (a KV cache keeps their keys and values as computed, rotary positions included),
+  // and what is fed next takes positions from context_len() on, as Hugging Face numbers new tokens from
+  // the cache length. The heads are read again only after something is fed.
+  virtual void drop(int64_t begin, int64_t end) = 0;
 };
 
 // The template pieces the loop needs (built from a ChatTemplate by the caller).
@@ -46,6 +52,9 @@ struct StreamTemplate {
   std::function<std::string(const std::vector<int32_t>&)> decode;  // content ids -> text
   // The whole `state` turn of a window (SPEC §3) for a state in step order.
   std::function<std::vector<int32_t>(const std::vector<std::pair<std::string, StepState>>&)> state_turn;
+  // A whole system turn (header + content + end-of-turn) for a text: summarize_and_drop's request and
+  // the system turn it restarts from. Only that strategy needs it.
+  std::function<std::vector<int32_t>(const std::string&)> system_turn;
 };
 
 // One input item of the stream after the prefix: a frame (row into the clip's embeddings) or a
@@ -60,6 +69,10 @@ struct StreamInput {
 struct StreamClip {
   std::string clip_id;
   std::vector<int32_t> prefix;                      // BOS + system turn
+  // summarize_and_drop restarts from bos + system_turn(system_text + " " + summary + " " + knowledge)
+  std::vector<int32_t> bos;                         // BOS, or nothing when the tokenizer has none
+  std::string system_text;                          // the first system turn's text
+  std::string knowledge;                            // a later system turn with "Task knowledge:", or ""
   std::vector<StreamInput> items;                   // frames and user turns in order
   std::vector<std::string> steps;                   // step ids in order (for the state turn)
   std::map<std::string, StepState> initial_state;   // SPEC §2.1
@@ -67,6 +80,26 @@ struct StreamClip {
   int64_t first_frame = 0;
   int64_t dim = 0;
 };
+
+// What the loop does when the context is full (SPEC §8).
+// - dst_refresh (PROSPECT): when the next item would not fit in max_seq_len, re-encode a window: BOS,
+//   system, a state turn with the predicted state (none for a model trained without DST turns), then the
+//   most recent whole frames and turns that fit in overflow_keep tokens.
+// - The ProAssist strategies look after every frame (once its user turns and generated turns are in)
+//   and act when the context holds max_seq_len - reserved_tokens tokens or more (also, earlier, when an
+//   item would not fit):
+//   drop_all: empty the context (system prompt included); the next frame starts it again.
+//   drop_middle: keep the context up to the end of the first user turn plus its last keep_last_tokens
+//     tokens, by ContextModel::drop (no re-encode); with no user turn yet, drop all. A first user turn
+//     that ends too late to leave keep_last_tokens + reserved_tokens of room does not count (the first
+//     user turn after a drop-all then does).
+//   summarize_and_drop: feed the system turn "Please summarize the progress.", the current frame and an
+//     assistant header, generate up to summary_max_tokens greedily, then restart from BOS and one
+//     system turn: the initial system text + " " + the summary (+ " " + the task knowledge).
+enum class ContextStrategy { DstRefresh, DropAll, DropMiddle, SummarizeAndDrop };
+ContextStrategy parse_context_strategy(const std::string& name);  // eval.context_strategy; UsageError otherwise
+const char* context_strategy_name(ContextStrategy s);
+inline constexpr const char* kSummaryRequest = "Please summarize the progress.";
 
 struct StreamOptions {
   double speak_threshold = 0.5;
@@ -76,7 +109,15 @@ struct StreamOptions {
   int max_new_tokens = 64;
   int max_seq_len = 1024;
   int overflow_keep = 0;          // 0: half of what a window leaves after BOS + system + state
+  ContextStrategy strategy = ContextStrategy::DstRefresh;
+  int reserved_tokens = 128;      // the ProAssist strategies act at max_seq_len - reserved_tokens
+  int keep_last_tokens = 512;     // drop_middle
+  int summary_max_tokens = 512;   // summarize_and_drop, as ProAssist
 };
+
+// The positions a ContextModel must hold for these options: max_seq_len, plus what a summary request
+// and its summary add on top of a full context under summarize_and_drop.
+int64_t context_capacity(const StreamOptions& opt, const StreamTemplate& tmpl);
 
 struct StreamResult {
   // Generated turns placed at the frame after which they were generated (metrics.h events): an
@@ -87,7 +128,9 @@ struct StreamResult {
   int64_t generated_turns = 0;    // assistant + DST turns generated
   int64_t generated_updates = 0;  // DST events (one per transition, malformed ones included)
   int64_t malformed_updates = 0, invalid_updates = 0;
-  int64_t reencodes = 0;          // context overflows
+  int64_t reencodes = 0;          // times the context strategy acted
+  int64_t reencoded_tokens = 0;   // positions it fed: re-encoded windows, summary requests, summaries and
+                                  // the system turns rebuilt from them (drop_all and drop_middle: 0)
   int64_t frames_capped = 0;      // frames that reached max_turns_per_frame
 };
 

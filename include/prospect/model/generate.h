@@ -36,6 +36,9 @@ class IncrementalDecoder {
   Generation generate(int64_t end_id, int64_t max_new_tokens);
 
   void reset();  // empty the cache for a new window
+  // Removes cached positions [begin, end) (KVCache::drop); the next appended token takes position
+  // length(), as Hugging Face numbers tokens after a sliced cache.
+  void drop(int64_t begin, int64_t end);
   int64_t length() const { return cache_.length; }
   int64_t room() const { return cache_.free(); }
 

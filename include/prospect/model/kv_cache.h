@@ -18,6 +18,9 @@ struct KVCache {
   int64_t batch;
   void reset() { length = 0; }   // start a new window; buffers are reused
   int64_t free() const { return max_len - length; }
+  // Removes slots [begin, end): the later ones move down (keys keep the rotary positions they were
+  // computed with), length shrinks by end - begin.
+  void drop(int64_t begin, int64_t end);
 };
 
 }  // namespace prospect

@@ -42,6 +42,8 @@ std::vector<int32_t> turn_ids(const Turn& turn, const ChatTemplate& tmpl, size_t
 
 // BOS (if the tokenizer has one) + the system turn(s), or data.system_prompt with goal and steps.
 std::vector<int32_t> prefix_ids(const Clip& clip, const ChatTemplate& tmpl, const SeqOptions& opt);
+// The texts of those system turns, in order (data.system_prompt filled in when the clip has none).
+std::vector<std::string> system_texts(const Clip& clip, const SeqOptions& opt);
 
 // The reference state (SPEC §2.1) with every DST_UPDATE among items[0, upto) applied, in step order.
 std::vector<std::pair<std::string, StepState>> reference_state(const Clip& clip, const SeqOptions& opt,
