@@ -1,5 +1,7 @@
 #include "prospect/seq/labels.h"
 
+#include <map>
+
 #include "prospect/core/error.h"
 #include "prospect/core/rng.h"
 
@@ -19,6 +21,7 @@ namespace {
 struct Body {
   std::vector<int32_t> ids;
   std::vector<int64_t> speaking, dst_update, speaking_gen, dst_gen;
+  std::vector<std::vector<int64_t>> dst_state;  // per position with state labels, else empty
   std::vector<int64_t> image_frame;  // clip-relative frame index per body position (-1: not an image)
   struct Unit {
     size_t item = 0, pos = 0;  // first item, first body position
@@ -42,9 +45,28 @@ Body render_body(const Clip& clip, const ChatTemplate& tmpl, const SeqOptions& o
   auto push = [&](int32_t id, int64_t image) {
     b.ids.push_back(id);
     for (auto* v : {&b.speaking, &b.dst_update, &b.speaking_gen, &b.dst_gen}) v->push_back(kIgnore);
+    if (opt.state_steps > 0) b.dst_state.emplace_back();
     b.image_frame.push_back(image);
   };
   const std::string cid = clip.id();
+  // state labels: the reference state as the stream goes, one label vector per decision point
+  const bool with_state = opt.state_steps > 0;
+  std::vector<std::string> steps;
+  std::map<std::string, StepState> state;
+  if (with_state) {
+    steps = step_ids(clip);
+    if (static_cast<int64_t>(steps.size()) > opt.state_steps)
+      fail("clip {}: {} steps, but the state head covers {} (model.dst_state_max_steps)", cid, steps.size(),
+           opt.state_steps);
+    double fps = clip.fps > 0 ? clip.fps : opt.fps;
+    PROSPECT_CHECK(fps > 0, "clip {}: no fps (neither the clip nor the store names one)", cid);
+    state = initial_state(clip, fps);
+  }
+  auto label_state = [&](size_t p) {
+    if (!with_state || (b.speaking[p] == kIgnore && b.dst_update[p] == kIgnore)) return;
+    std::vector<int64_t>& v = b.dst_state[p];
+    for (const std::string& id : steps) v.push_back(static_cast<int64_t>(state.at(id)));
+  };
   for (size_t i = 0; i < items.size(); ++i) {
     const StreamItem& it = items[i];
     const StreamItem* next = i + 1 < items.size() ? &items[i + 1] : nullptr;
@@ -57,6 +79,7 @@ Body render_body(const Clip& clip, const ChatTemplate& tmpl, const SeqOptions& o
       if (next_turn && clip.conversation[next->turn].role == Role::User) continue;
       if (!next_turn && !keep_idle_frame(sampling, cid, it.frame)) continue;
       decide(clip, next, &b.speaking[p], &b.dst_update[p]);
+      label_state(p);
       continue;
     }
     PROSPECT_CHECK(!b.units.empty(), "clip {}: turn {} comes before any frame", cid, it.turn);
@@ -72,7 +95,10 @@ Body render_body(const Clip& clip, const ChatTemplate& tmpl, const SeqOptions& o
       size_t from = header_len > 0 ? base + header_len - 1 : base - 1;
       for (size_t t = from; t < last; ++t) gen[t] = b.ids[t + 1];
     }
+    if (with_state && turn.role == Role::DstUpdate)
+      for (const DstTransition& tr : turn.updates) apply_transition(state, tr);
     decide(clip, next, &b.speaking[last], &b.dst_update[last]);
+    label_state(last);
   }
   return b;
 }
@@ -90,6 +116,10 @@ Sequence make_window(const Clip& clip, const std::vector<int32_t>& prefix, const
   s.dst_update.insert(s.dst_update.end(), b.dst_update.begin() + from, b.dst_update.begin() + to);
   s.speaking_gen.insert(s.speaking_gen.end(), b.speaking_gen.begin() + from, b.speaking_gen.begin() + to);
   s.dst_gen.insert(s.dst_gen.end(), b.dst_gen.begin() + from, b.dst_gen.begin() + to);
+  if (!b.dst_state.empty()) {
+    s.dst_state.assign(prefix.size(), {});
+    s.dst_state.insert(s.dst_state.end(), b.dst_state.begin() + from, b.dst_state.begin() + to);
+  }
   s.first_frame = -1;
   for (size_t p = from; p < to; ++p)
     if (b.image_frame[p] >= 0) {

@@ -37,6 +37,9 @@ class ContextModel {
   // returned has been fed (the context grows by the size of the result).
   virtual std::vector<int32_t> generate(int max_new, int32_t end_id) = 0;
   virtual int64_t context_len() const = 0;
+  // The state head's choice (argmax, StepState's value) for the first n steps at the last position
+  // fed; empty for a model without the state head.
+  virtual std::vector<int> state_prediction(size_t n) { (void)n; return {}; }
 };
 
 // The template pieces the loop needs (built from a ChatTemplate by the caller).
@@ -63,6 +66,9 @@ struct StreamClip {
   std::vector<StreamInput> items;                   // frames and user turns in order
   std::vector<std::string> steps;                   // step ids in order (for the state turn)
   std::map<std::string, StepState> initial_state;   // SPEC §2.1
+  // The reference DST transitions with their end_frame, in stream order: only to score the state head
+  // (StreamOptions::score_state); never shown to the model.
+  std::vector<std::pair<int64_t, DstTransition>> reference_updates;
   const float* embeddings = nullptr;                // [frames of the clip, dim], row = frame - first_frame
   int64_t first_frame = 0;
   int64_t dim = 0;
@@ -76,6 +82,7 @@ struct StreamOptions {
   int max_new_tokens = 64;
   int max_seq_len = 1024;
   int overflow_keep = 0;          // 0: half of what a window leaves after BOS + system + state
+  bool score_state = false;       // read the state head at the first decision point of every frame
 };
 
 struct StreamResult {
@@ -89,6 +96,10 @@ struct StreamResult {
   int64_t malformed_updates = 0, invalid_updates = 0;
   int64_t reencodes = 0;          // context overflows
   int64_t frames_capped = 0;      // frames that reached max_turns_per_frame
+  // score_state: at the first decision point of each frame, every step's reference state (initial
+  // state + reference transitions of earlier frames) against the state head's choice and against
+  // the state tracked from generated updates so far. Counts of (decision point, step) pairs.
+  int64_t state_pairs = 0, state_head_correct = 0, state_tracked_correct = 0;
 };
 
 // Runs one clip. Errors (prospect::Error) when a single item cannot fit in data.max_seq_len after a

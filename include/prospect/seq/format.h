@@ -21,6 +21,8 @@ struct SeqOptions {
   int max_seq_len = 1024;
   int32_t image_id = -1;        // the <image> token: the base vocabulary size
   double fps = 0;               // the store's fps, for clips that do not name their own
+  int state_steps = 0;          // > 0: state labels at decision points for up to this many steps
+                                // (the model's state head, model.dst_state_head); 0: none
 };
 SeqOptions seq_options(const DataConfig& d, int32_t image_id, double store_fps);
 
