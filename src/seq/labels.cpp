@@ -1,5 +1,6 @@
 #include "prospect/seq/labels.h"
 
+#include <algorithm>
 #include <map>
 
 #include "prospect/core/error.h"
@@ -129,6 +130,18 @@ Sequence make_window(const Clip& clip, const std::vector<int32_t>& prefix, const
   return s;
 }
 
+// The summary request and its answer at the end of a window: the answer's content and end-of-turn
+// are speaking_gen targets; no decision point (the request prompts the answer).
+void append_summary(Sequence& s, const std::string& progress, const ChatTemplate& tmpl) {
+  size_t header_end = 0;
+  std::vector<int32_t> ids = summary_turn_ids(progress, tmpl, &header_end);
+  const size_t base = s.ids.size();
+  s.ids.insert(s.ids.end(), ids.begin(), ids.end());
+  for (auto* v : {&s.speaking, &s.dst_update, &s.speaking_gen, &s.dst_gen}) v->resize(s.ids.size(), kIgnore);
+  if (!s.dst_state.empty()) s.dst_state.resize(s.ids.size());
+  for (size_t t = base + header_end; t + 1 < s.ids.size(); ++t) s.speaking_gen[t] = s.ids[t + 1];
+}
+
 }  // namespace
 
 std::vector<Sequence> make_sequences(const Clip& clip, const ChatTemplate& tmpl, const SeqOptions& opt,
@@ -139,6 +152,22 @@ std::vector<Sequence> make_sequences(const Clip& clip, const ChatTemplate& tmpl,
   if (b.units.empty()) return {};
   if (prefix.size() + b.ids.size() <= static_cast<size_t>(opt.max_seq_len))
     return {make_window(clip, prefix, b, 0, b.ids.size(), 0)};
+
+  // Progress summaries (SPEC §3): a window cut before the clip's end ends with ProAssist's summary
+  // turns when an assistant turn before the cut carries one; room for the longest is kept.
+  size_t reserve = 0;
+  for (const Turn& t : clip.conversation) {
+    if (t.progress.empty()) continue;
+    size_t unused = 0;
+    reserve = std::max(reserve, summary_turn_ids(t.progress, tmpl, &unused).size());
+  }
+  auto progress_before = [&](size_t item) -> const std::string* {
+    const std::string* last = nullptr;
+    for (size_t i = 0; i < item; ++i)
+      if (!items[i].is_frame && !clip.conversation[items[i].turn].progress.empty())
+        last = &clip.conversation[items[i].turn].progress;
+    return last;
+  };
 
   // windows: BOS + system + state turn, then whole units while they fit (at least one)
   std::vector<Sequence> out;
@@ -153,11 +182,13 @@ std::vector<Sequence> make_sequences(const Clip& clip, const ChatTemplate& tmpl,
     size_t v = u;
     while (v < b.units.size()) {
       size_t end = v + 1 < b.units.size() ? b.units[v + 1].pos : b.ids.size();
-      if (v > u && wprefix.size() + (end - from) > static_cast<size_t>(opt.max_seq_len)) break;
+      if (v > u && wprefix.size() + (end - from) + reserve > static_cast<size_t>(opt.max_seq_len)) break;
       to = end;
       ++v;
     }
     out.push_back(make_window(clip, wprefix, b, from, to, static_cast<int>(out.size())));
+    const std::string* progress = v < b.units.size() ? progress_before(b.units[v].item) : nullptr;
+    if (progress) append_summary(out.back(), *progress, tmpl);
     u = v;
   }
   return out;

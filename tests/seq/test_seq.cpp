@@ -289,3 +289,46 @@ TEST(Seq, StateLabelsInWindowsAndTooManySteps) {
     EXPECT_NE(std::string(e.what()).find("model.dst_state_max_steps"), std::string::npos) << e.what();
   }
 }
+
+// Progress summaries (ProAssist's summary turns): an assistant turn of the golden clip (20 idle
+// frames longer) carries one; every window cut after it ends with "Please summarize the progress."
+// (a system turn) and the summary as the assistant's answer, whose content and end-of-turn are
+// learned. The cuts are those of the clip without summaries at max_seq_len - 11 (room for the
+// summary turns); a window cut before the summary's turn, and the last window, have none.
+TEST(Seq, ProgressSummaryEndsACutWindow) {
+  Clip plain_clip = golden_clip();
+  plain_clip.end_frame_idx = 37;
+  Clip c = plain_clip;
+  c.conversation[4].progress = "go make tea";  // the assistant's "ok" at frame 12
+  Fixture f(30 + 11), g(30);
+  auto seqs = make_sequences(c, f.tmpl, f.opt, Sampling{7, 0, 1.0});
+  auto plain = make_sequences(plain_clip, g.tmpl, g.opt, Sampling{7, 0, 1.0});
+  ASSERT_GE(plain.size(), 3u);
+  ASSERT_EQ(seqs.size(), plain.size());
+  // System: Please summarize the progress. <|eot|> Assistant: go make tea <|eot|>
+  const std::vector<int32_t> summary = {2, 99, 99, 99, 99, 1, 4, 10, 21, 22, 1};
+  const std::vector<int64_t> summary_gen = {N, N, N, N, N, N, 10, 21, 22, 1, N};
+  for (size_t w = 0; w < seqs.size(); ++w) {
+    SCOPED_TRACE("window " + std::to_string(w));
+    const bool with = w + 1 < seqs.size();  // the first window already holds frame 12's turns
+    auto ext = [&](std::vector<int64_t> v, const std::vector<int64_t>& tail) {
+      if (with) v.insert(v.end(), tail.begin(), tail.end());
+      return v;
+    };
+    const std::vector<int64_t> none(11, N);
+    std::vector<int32_t> ids = plain[w].ids;
+    if (with) ids.insert(ids.end(), summary.begin(), summary.end());
+    EXPECT_EQ(seqs[w].ids, ids);
+    EXPECT_EQ(seqs[w].speaking_gen, ext(plain[w].speaking_gen, summary_gen));
+    EXPECT_EQ(seqs[w].speaking, ext(plain[w].speaking, none));
+    EXPECT_EQ(seqs[w].dst_update, ext(plain[w].dst_update, none));
+    EXPECT_EQ(seqs[w].dst_gen, ext(plain[w].dst_gen, none));
+    EXPECT_EQ(seqs[w].frame_index, plain[w].frame_index);
+    EXPECT_LE(seqs[w].ids.size(), 41u);
+  }
+  // one window: nothing overflows, no summary
+  Fixture big(1024);
+  auto one = make_sequences(c, big.tmpl, big.opt, Sampling{7, 0, 1.0});
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].ids, make_sequences(plain_clip, big.tmpl, big.opt, Sampling{7, 0, 1.0})[0].ids);
+}

@@ -49,6 +49,12 @@ std::vector<int32_t> prefix_ids(const Clip& clip, const ChatTemplate& tmpl, cons
 std::vector<std::pair<std::string, StepState>> reference_state(const Clip& clip, const SeqOptions& opt,
                                                                const std::vector<StreamItem>& items, size_t upto);
 
+// ProAssist's summary request (a system turn) and its answer (an assistant turn whose content is a
+// progress summary of the data, Turn::progress), SPEC §3.
+constexpr const char* kSummaryPrompt = "Please summarize the progress.";
+// The two turns' ids; *answer_header_end receives the index of the assistant header's last token.
+std::vector<int32_t> summary_turn_ids(const std::string& progress, const ChatTemplate& tmpl, size_t* answer_header_end);
+
 // The `state` turn of a window (SPEC §3): the `state` role's header + "Current step states: ..." + end-of-turn.
 std::vector<int32_t> state_turn_ids(const std::vector<std::pair<std::string, StepState>>& state,
                                     const ChatTemplate& tmpl);
