@@ -250,6 +250,45 @@ TEST(Trainer, StateHeadLearns) {
   EXPECT_GT(accuracy, majority + 0.05);
 }
 
+// Synthetic data with progress summaries (prospect_data synth --progress): windows cut after an
+// assistant turn end with the summary request and answer, and training runs on them.
+TEST(Trainer, TrainsOnProgressSummaries) {
+  at::set_num_threads(1);
+  const std::string d = test::synth_data("test_train_progress", 16, 16, 1, true, true);
+  Config c = tiny_config();
+  c.data.train = d + "/train.h5";
+  c.data.val = d + "/val.h5";
+  c.data.tokenizer = d + "/tokenizer.model";
+  c.data.max_seq_len = 384;
+  c.train.max_steps = 4;
+  c.train.save_every = 0;
+  auto tok = load_tokenizer(c.data.tokenizer);
+  ChatTemplate tmpl = make_chat_template(c.data.template_name, *tok);
+  Store train(c.data.train);
+  SeqOptions opt = seq_options(c.data, static_cast<int32_t>(tok->vocab_size()), train.fps());
+  const std::vector<int32_t> ask = tmpl.content(kSummaryPrompt);
+  int windows = 0, with_summary = 0;
+  for (int64_t i = 0; i < train.num_clips(); ++i)
+    for (const Sequence& s : make_sequences(train.clip(i), tmpl, opt, Sampling{})) {
+      ++windows;
+      with_summary += std::search(s.ids.begin(), s.ids.end(), ask.begin(), ask.end()) != s.ids.end();
+      EXPECT_LE(s.ids.size(), 384u);
+    }
+  std::cout << windows << " windows, " << with_summary << " end with a progress summary\n";
+  EXPECT_GT(with_summary, 0);
+  std::string run = fresh_dir("progress");
+  EXPECT_EQ(run_training(c, {run, ""}), 0);
+  std::ifstream in(run + "/metrics.jsonl");
+  int steps = 0;
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("split")) continue;
+    ++steps;
+    EXPECT_TRUE(std::isfinite(j["loss_speaking_gen"].get<double>()));
+  }
+  EXPECT_EQ(steps, 4);
+}
+
 TEST(Trainer, SavedLanguageModelLoadsAsPlainLlama) {
   at::set_num_threads(1);
   Config c = tiny_config();
