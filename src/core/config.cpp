@@ -58,7 +58,7 @@ std::vector<Field> fields(Config& c) {
       {"model.dtype", &c.model.dtype, "auto | fp32 | bf16 (autocast, fp32 master weights)"},
       {"model.device", &c.model.device, "auto | cpu | cuda"},
       {"model.dst_state_head", &c.model.dst_state_head, "3-class state head (not_started/in_progress/completed) per step"},
-      {"model.dst_state_max_steps", &c.model.dst_state_max_steps, "steps the state head covers (clips with more: error)"},
+      {"model.dst_state_steps", &c.model.dst_state_steps, "steps the state head covers (clips with more: error)"},
       {"loss.decision", &c.loss.decision, "decision loss: bce | focal"},
       {"loss.focal_alpha", &c.loss.focal_alpha, "focal loss alpha"},
       {"loss.focal_gamma", &c.loss.focal_gamma, "focal loss gamma"},
@@ -195,7 +195,7 @@ void check_config(const Config& c) {
   one_of("data.frames", c.data.frames, {"all", "turns"});
   one_of("loss.decision", c.loss.decision, {"bce", "focal"});
   one_of("loss.state_loss", c.loss.state_loss, {"ce", "focal"});
-  positive("model.dst_state_max_steps", c.model.dst_state_max_steps);
+  positive("model.dst_state_steps", c.model.dst_state_steps);
   one_of("model.dtype", c.model.dtype, {"auto", "fp32", "bf16"});
   one_of("model.device", c.model.device, {"auto", "cpu", "cuda"});
   one_of("dist.backend", c.dist.backend, {"auto", "mpi", "nccl"});

@@ -93,16 +93,16 @@ at::Tensor flat_index(const at::Tensor& mask) {
 // ---------------------------------------------------------------- construction, save, load
 
 namespace {
-int64_t state_steps_of(const ModelConfig& cfg) { return cfg.dst_state_head ? cfg.dst_state_max_steps : 0; }
+int64_t state_steps_of(const ModelConfig& cfg) { return cfg.dst_state_head ? cfg.dst_state_steps : 0; }
 }  // namespace
 
 void check_state_head(const ModelConfig& cfg, const DSTProActLlamaImpl& m, const std::string& where) {
   if (cfg.dst_state_head != m.has_state_head())
     usage_fail("model.dst_state_head = {} disagrees with the model of {}, which has {} state head", cfg.dst_state_head,
                where, m.has_state_head() ? "a" : "no");
-  if (m.has_state_head() && m.state_steps != cfg.dst_state_max_steps)
-    usage_fail("model.dst_state_max_steps = {} disagrees with the model of {}, whose state head covers {} steps",
-               cfg.dst_state_max_steps, where, m.state_steps);
+  if (m.has_state_head() && m.state_steps != cfg.dst_state_steps)
+    usage_fail("model.dst_state_steps = {} disagrees with the model of {}, whose state head covers {} steps",
+               cfg.dst_state_steps, where, m.state_steps);
 }
 
 DSTProActLlama make_dst_model_scratch(const ModelConfig& cfg, int64_t base_vocab, int64_t feature_dim, uint64_t seed) {

@@ -57,7 +57,7 @@ Body render_body(const Clip& clip, const ChatTemplate& tmpl, const SeqOptions& o
   if (with_state) {
     steps = step_ids(clip);
     if (static_cast<int64_t>(steps.size()) > opt.state_steps)
-      fail("clip {}: {} steps, but the state head covers {} (model.dst_state_max_steps)", cid, steps.size(),
+      fail("clip {}: {} steps, but the state head covers {} (model.dst_state_steps)", cid, steps.size(),
            opt.state_steps);
     double fps = clip.fps > 0 ? clip.fps : opt.fps;
     PROSPECT_CHECK(fps > 0, "clip {}: no fps (neither the clip nor the store names one)", cid);

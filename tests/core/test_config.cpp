@@ -42,7 +42,7 @@ freeze = embed_tokens,layers\.[0-3]\.
 dtype = bf16
 device = cuda
 dst_state_head = true
-dst_state_max_steps = 24
+dst_state_steps = 24
 
 [loss]
 decision = focal

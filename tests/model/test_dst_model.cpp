@@ -292,7 +292,7 @@ TEST(DSTModel, StateHeadInitSaveLoadAndKeys) {
   ModelConfig off = small_config();
   ModelConfig on = off;
   on.dst_state_head = true;
-  on.dst_state_max_steps = 5;
+  on.dst_state_steps = 5;
   DSTProActLlama a = make_dst_model_scratch(off, 64, kD, 9);
   DSTProActLlama b = make_dst_model_scratch(on, 64, kD, 9);
   EXPECT_FALSE(a->has_state_head());
@@ -338,9 +338,9 @@ TEST(DSTModel, StateHeadInitSaveLoadAndKeys) {
   EXPECT_NE(e.find(with.string()), std::string::npos) << e;
   e = message([&] { on.init = without.string(), make_dst_model(on, 64, kD, 0); });
   EXPECT_NE(e.find("model.dst_state_head"), std::string::npos) << e;
-  on.dst_state_max_steps = 6;
+  on.dst_state_steps = 6;
   e = message([&] { check_state_head(on, *back, with.string()); });
-  EXPECT_NE(e.find("model.dst_state_max_steps"), std::string::npos) << e;
+  EXPECT_NE(e.find("model.dst_state_steps"), std::string::npos) << e;
   // a head whose rows are not a multiple of 3 is refused, naming the tensor
   auto bad = test::model_dir("dst_bad_state_head");
   for (auto f : {"config.json", "model.safetensors"}) fs::copy_file(with / f, bad / f);

@@ -286,7 +286,7 @@ TEST(Seq, StateLabelsInWindowsAndTooManySteps) {
     FAIL() << "a clip with more steps than the head covers must be an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("vid:10"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("model.dst_state_max_steps"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.dst_state_steps"), std::string::npos) << e.what();
   }
 }
 

@@ -236,7 +236,7 @@ TEST(Trainer, StateHeadLearns) {
   ChatTemplate tmpl = make_chat_template(c.data.template_name, *tok);
   Store val(c.data.val);
   SeqOptions opt = seq_options(c.data, static_cast<int32_t>(tok->vocab_size()), val.fps());
-  opt.state_steps = c.model.dst_state_max_steps;
+  opt.state_steps = c.model.dst_state_steps;
   double count[3] = {0, 0, 0};
   for (int64_t i = 0; i < val.num_clips(); ++i)
     for (const Sequence& s : make_sequences(val.clip(i), tmpl, opt, Sampling{}))

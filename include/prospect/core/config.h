@@ -42,7 +42,7 @@ struct ModelConfig {
   std::string dtype = "auto";    // auto (fp32 on CPU, bf16 autocast on GPU) | fp32 | bf16
   std::string device = "auto";   // auto | cpu | cuda
   bool dst_state_head = false;   // the 3-class state head per step at decision points (SPEC §4)
-  int dst_state_max_steps = 16;  // steps the state head has outputs for (with the head)
+  int dst_state_steps = 16;  // steps the state head has outputs for (with the head)
 };
 
 struct LossConfig {

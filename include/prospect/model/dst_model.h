@@ -68,7 +68,7 @@ TORCH_MODULE(DSTProActLlama);
 // Flat indices b * T + t of the true entries of a [B, T] bool tensor (row-major), int64 [P].
 at::Tensor flat_index(const at::Tensor& mask);
 
-// The model's state head against model.dst_state_head / model.dst_state_max_steps: UsageError naming
+// The model's state head against model.dst_state_head / model.dst_state_steps: UsageError naming
 // the key and `where` (the folder the model came from) when they disagree.
 void check_state_head(const ModelConfig& cfg, const DSTProActLlamaImpl& m, const std::string& where);
 
