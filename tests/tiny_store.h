@@ -86,7 +86,8 @@ inline void write_store(const std::string& path, const std::vector<StoreClip>& c
 
 // The synthetic dataset (data/synth.h) of `videos` videos with `dim`-d features in build/<name>, made
 // once: written aside and renamed, so test processes running in parallel never see half of one.
-inline std::string synth_data(const std::string& name, int videos, int dim, uint64_t seed = 1, bool tokenizer = true) {
+inline std::string synth_data(const std::string& name, int videos, int dim, uint64_t seed = 1, bool tokenizer = true,
+                              bool progress = false) {
   namespace fs = std::filesystem;
   std::string d = std::string(PROSPECT_BINARY_DIR) + "/" + name;
   if (fs::exists(d)) return d;
@@ -98,6 +99,7 @@ inline std::string synth_data(const std::string& name, int videos, int dim, uint
   o.dim = dim;
   o.seed = seed;
   o.tokenizer = tokenizer;
+  o.progress = progress;
   synth_dataset(o);
   std::error_code ec;
   fs::rename(tmp, d, ec);

@@ -27,13 +27,15 @@ int data_synth(int argc, const char* const* argv) {
       ("question-rate", po::value(&o.question_rate)->default_value(o.question_rate, fmt::format("{}", o.question_rate)), "chance of a user question per step")
       ("vocab", po::value(&o.vocab_size)->default_value(o.vocab_size), "tokenizer vocabulary size (upper bound)")
       ("dtype", po::value(&dtype)->default_value(dtype), "on-disk embedding type: f16 | f32")
-      ("no-tokenizer", po::bool_switch(), "do not train the tokenizer");
+      ("no-tokenizer", po::bool_switch(), "do not train the tokenizer")
+      ("progress", po::bool_switch(), "assistant turns carry progress summaries (training adds summary turns)");
     po::variables_map vm;
     if (!parse_args(argc, argv, std::string("usage: ") + argv[0] + " --out DIR [options]", opts, nullptr, &vm)) return 0;
     if (dtype != "f16" && dtype != "f32") usage_fail("--dtype: expected f16 or f32, found '{}'", dtype);
     o.fp16 = dtype == "f16";
     o.seed = static_cast<uint64_t>(seed);
     o.tokenizer = !vm["no-tokenizer"].as<bool>();
+    o.progress = vm["progress"].as<bool>();
     SynthSummary s = synth_dataset(o);
     std::printf("synth: %s: train %lld clips (%lld videos, %lld frames), val %lld clips, test %lld clips, dim %d%s\n",
                 o.out.c_str(), (long long)s.clips[0], (long long)s.videos[0], (long long)s.frames[0],

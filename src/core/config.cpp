@@ -57,6 +57,8 @@ std::vector<Field> fields(Config& c) {
       {"model.freeze", &c.model.freeze, "comma-separated regexes of parameter names to freeze"},
       {"model.dtype", &c.model.dtype, "auto | fp32 | bf16 (autocast, fp32 master weights)"},
       {"model.device", &c.model.device, "auto | cpu | cuda"},
+      {"model.dst_state_head", &c.model.dst_state_head, "3-class state head (not_started/in_progress/completed) per step"},
+      {"model.dst_state_steps", &c.model.dst_state_steps, "steps the state head covers (clips with more: error)"},
       {"loss.decision", &c.loss.decision, "decision loss: bce | focal"},
       {"loss.focal_alpha", &c.loss.focal_alpha, "focal loss alpha"},
       {"loss.focal_gamma", &c.loss.focal_gamma, "focal loss gamma"},
@@ -64,6 +66,9 @@ std::vector<Field> fields(Config& c) {
       {"loss.w_speaking", &c.loss.w_speaking, "weight of the speaking decision loss"},
       {"loss.w_dst_gen", &c.loss.w_dst_gen, "weight of the DST LM loss"},
       {"loss.w_dst_update", &c.loss.w_dst_update, "weight of the DST update decision loss"},
+      {"loss.state_loss", &c.loss.state_loss, "state head loss: ce | focal (model.dst_state_head)"},
+      {"loss.state_focal_gamma", &c.loss.state_focal_gamma, "focal gamma of the state head loss"},
+      {"loss.w_dst_state", &c.loss.w_dst_state, "weight of the state head loss"},
       {"optim.lr", &c.optim.lr, "peak learning rate"},
       {"optim.min_lr", &c.optim.min_lr, "learning rate at the end of the cosine"},
       {"optim.warmup_steps", &c.optim.warmup_steps, "linear warmup steps"},
@@ -201,6 +206,8 @@ void check_config(const Config& c) {
   one_of("data.template", c.data.template_name, {"llama3", "plain"});
   one_of("data.frames", c.data.frames, {"all", "turns"});
   one_of("loss.decision", c.loss.decision, {"bce", "focal"});
+  one_of("loss.state_loss", c.loss.state_loss, {"ce", "focal"});
+  positive("model.dst_state_steps", c.model.dst_state_steps);
   one_of("model.dtype", c.model.dtype, {"auto", "fp32", "bf16"});
   one_of("model.device", c.model.device, {"auto", "cpu", "cuda"});
   one_of("dist.backend", c.dist.backend, {"auto", "mpi", "nccl"});

@@ -93,6 +93,14 @@ Turn parse_turn(const json& j, const std::string& where) {
     t.content = content.get<std::string>();
   }
   if (j.contains("time") && !j["time"].is_null()) t.time = get_number(j, "time", where);
+  if (j.contains("progress") && !j["progress"].is_null()) {
+    // ProAssist's progress summaries ride on assistant turns (training adds its summary turns, §3)
+    if (t.role != Role::Assistant)
+      fail("{}: field 'progress': only an assistant turn may carry a progress summary, found one on a {} turn",
+           where, role_name(t.role));
+    t.progress = get_string(j, "progress", where, true);
+    if (t.progress.empty()) fail("{}: field 'progress': an empty progress summary", where);
+  }
   if (t.role == Role::System) {
     // Public data writes [0, 1] here, outside the clip: read if present, never used.
     if (j.contains("start_frame") && j["start_frame"].is_number()) t.start_frame = j["start_frame"].get<int64_t>();
@@ -209,6 +217,7 @@ json clip_to_json(const Clip& c) {
     } else {
       tj["content"] = t.content;
     }
+    if (!t.progress.empty()) tj["progress"] = t.progress;
     tj["time"] = t.time;
     tj["start_frame"] = t.start_frame;
     tj["end_frame"] = t.end_frame;

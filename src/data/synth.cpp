@@ -68,6 +68,13 @@ std::string finished_text(const SynthTask& t) { return "Well done, you have fini
 
 const char* kQuestions[] = {"What is the next step?", "Which step am I on?", "How many steps are left?"};
 
+// The progress summary an assistant turn carries with SynthOptions::progress: k steps of n done.
+std::string progress_text(const SynthTask& t, int k) {
+  int n = static_cast<int>(t.steps.size());
+  if (k >= n) return fmt::format("All {} steps of {} are done.", n, t.goal);
+  return fmt::format("{} of {} steps of {} are done; now: {}.", k, n, t.goal, t.steps[k]);
+}
+
 std::string answer_text(const SynthTask& t, int k, int q) {
   int n = static_cast<int>(t.steps.size());
   if (q == 0) return k + 1 < n ? "The next step is to " + t.steps[k + 1] + "." : "There is no next step, this is the last one.";
@@ -115,6 +122,7 @@ struct Event {
   Role role;
   std::string text;
   DstTransition update;
+  std::string progress = "";  // assistant turns, with SynthOptions::progress
 };
 
 SynthVideo make_video(const SynthOptions& opt, const Prototypes& protos, int index) {
@@ -143,14 +151,14 @@ SynthVideo make_video(const SynthOptions& opt, const Prototypes& protos, int ind
       step_end[k - 1] = s;
     }
     dst(s, k, "start");
-    ev.push_back({s, Role::Assistant, instruction_text(task, k), {}});
+    ev.push_back({s, Role::Assistant, instruction_text(task, k), {}, opt.progress ? progress_text(task, k) : ""});
     step_start[k] = s;
     int d = 12 + static_cast<int>(r.below(19));
     if (r.uniform() < opt.question_rate) {
       int64_t qf = s + 3 + static_cast<int64_t>(r.below(d - 6));
       int q = static_cast<int>(r.below(3));
       ev.push_back({qf, Role::User, kQuestions[q], {}});
-      ev.push_back({qf, Role::Assistant, answer_text(task, k, q), {}});
+      ev.push_back({qf, Role::Assistant, answer_text(task, k, q), {}, opt.progress ? progress_text(task, k) : ""});
     }
     for (int i = 0; i < d; ++i) seg.push_back(k);
     prev_open = true;
@@ -165,7 +173,7 @@ SynthVideo make_video(const SynthOptions& opt, const Prototypes& protos, int ind
   int64_t f_end = static_cast<int64_t>(seg.size());
   dst(f_end, n - 1, "complete");
   step_end[n - 1] = f_end;
-  ev.push_back({f_end, Role::Assistant, finished_text(task), {}});
+  ev.push_back({f_end, Role::Assistant, finished_text(task), {}, opt.progress ? progress_text(task, n) : ""});
   idle(3 + static_cast<int>(r.below(4)));
   int64_t T = static_cast<int64_t>(seg.size());
 
@@ -240,6 +248,7 @@ SynthVideo make_video(const SynthOptions& opt, const Prototypes& protos, int ind
       t.role = e.role;
       t.content = e.text;
       if (e.role == Role::DstUpdate) t.updates.push_back(e.update);
+      t.progress = e.progress;
       t.time = e.frame / opt.fps;
       t.start_frame = t.end_frame = e.frame;
       c.conversation.push_back(t);
@@ -251,9 +260,13 @@ SynthVideo make_video(const SynthOptions& opt, const Prototypes& protos, int ind
 }
 
 // Every text a template can render, so the tokenizer covers every split.
-std::vector<std::string> template_lines() {
+std::vector<std::string> template_lines(bool progress) {
   std::vector<std::string> lines;
+  if (progress) lines.push_back("Please summarize the progress.");
   for (const auto& t : synth_tasks()) {
+    if (progress) {
+      for (int k = 0; k <= static_cast<int>(t.steps.size()); ++k) lines.push_back(progress_text(t, k));
+    }
     lines.push_back(system_text(t));
     lines.push_back(finished_text(t));
     for (int k = 0; k < static_cast<int>(t.steps.size()); ++k) {
@@ -349,7 +362,7 @@ SynthSummary synth_dataset(const SynthOptions& opt) {
                                                  "synthetic-prototypes", opt.fp16);
       clip_json[s] = nlohmann::json::array();
     }
-    std::vector<std::string> lines = template_lines();
+    std::vector<std::string> lines = template_lines(opt.progress);
     for (int i = 0; i < opt.videos; ++i) {
       int s = i % 8 == 0 ? 2 : i % 8 == 1 ? 1 : 0;  // disjoint videos: 1/8 test, 1/8 val
       SynthVideo v = make_video(opt, protos, i);

@@ -139,6 +139,8 @@ StreamClip stream_input(const Clip& clip, const std::vector<float>& rows, int64_
   }
   sc.steps = step_ids(clip);
   sc.initial_state = initial_state(clip, fps);
+  for (const Event& e : reference_events(clip))
+    if (e.role == EventRole::DstUpdate && e.id) sc.reference_updates.push_back({e.frame, {*e.id, e.transition}});
   sc.embeddings = rows.data();
   sc.first_frame = clip.start_frame_idx;
   sc.dim = dim;
@@ -157,6 +159,7 @@ std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s, Communicator& c
   o->model = load_checkpoint_model(s.checkpoint);
   o->model->to(o->dev.device);
   o->model->eval();
+  check_state_head(cfg.model, *o->model, s.checkpoint.dir);
   if (o->model->feature_dim != o->store->embedding_dim())
     fail("split '{}' ({}): frame embeddings have dimension {}, but the model of {} takes {} (model.feature_dim)",
          s.split, s.store_path, o->store->embedding_dim(), s.checkpoint.dir, o->model->feature_dim);
@@ -166,6 +169,7 @@ std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s, Communicator& c
          o->tok->vocab_size(), s.checkpoint.dir, o->model->image_token_id);
   o->tmpl = make_chat_template(s.layout.template_name, *o->tok);
   o->opt = seq_options(cfg.data, static_cast<int32_t>(o->model->image_token_id), o->store->fps());
+  o->opt.state_steps = static_cast<int>(o->model->state_steps);
   return o;
 }
 
@@ -178,6 +182,7 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
   const SeqOptions& opt = in->opt;
   StreamTemplate st = stream_template(tmpl);
   StreamOptions so = stream_options(cfg);
+  so.score_state = in->model->has_state_head();
   auto model = make_kv_cache_model(in->model, context_capacity(so, st));
 
   // eval.match = proassist: the encoder on every rank, METEOR on rank 0 (its errors end every rank).
@@ -204,6 +209,9 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
   const int64_t n = store.num_clips();
   std::vector<ClipResult> mine;
   int64_t done = 0, reencodes = 0, reencoded_tokens = 0;
+  struct {
+    double pairs = 0, head = 0, tracked = 0;
+  } state;  // summed over ranks below (integers: exact in any order)
   auto t0 = std::chrono::steady_clock::now();
   for_my_clips(comm, n, [&](int64_t c) {
     Clip clip = store.clip(c);
@@ -220,6 +228,7 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
     StreamResult r = stream_clip(*model, sc, st, so);
     reencodes += r.reencodes;
     reencoded_tokens += r.reencoded_tokens;
+    state.pairs += r.state_pairs, state.head += r.state_head_correct, state.tracked += r.state_tracked_correct;
     ClipRecord rec = clip_record(clip, store.fps(), std::move(r.predicted));
     mine.push_back(evaluate_clip(rec, cfg.eval.match_before_s, cfg.eval.match_after_s));
     if (proassist)
@@ -233,7 +242,13 @@ std::optional<EvalResult> evaluate_stream(const EvalSetup& s, Communicator& comm
   });
   spdlog::info("{} clips streamed on this rank, {} context re-encodes ({}), {} tokens re-encoded", done, reencodes,
                cfg.eval.context_strategy, reencoded_tokens);
+  if (so.score_state) all_reduce_sum(comm, &state);
   std::optional<EvalResult> res = gather_results(comm, mine, 0, proassist, meteor.get());
+  if (res && so.score_state) {
+    auto pairs = static_cast<int64_t>(state.pairs);
+    res->metrics.state_head = StateHeadScores{ratio(static_cast<int64_t>(state.head), pairs),
+                                              ratio(static_cast<int64_t>(state.tracked), pairs), pairs};
+  }
   if (res && !s.out_dir.empty()) {
     make_dirs(s.out_dir);
     write_eval_json(s.out_dir + "/eval.json", res->metrics, eval_config_json(s));

@@ -71,7 +71,8 @@ nlohmann::json counts_json(const TeacherForcedCounts& c) {
   auto decision = [](const DecisionCounts& d) { return nlohmann::json{{"tp", d.tp}, {"fp", d.fp}, {"fn", d.fn}}; };
   auto nll = [](const TokenNll& n) { return nlohmann::json{{"nll", n.nll}, {"tokens", n.tokens}}; };
   return {{"speaking", decision(c.speaking)}, {"dst_update", decision(c.dst_update)},
-          {"assistant", nll(c.assistant)}, {"dst", nll(c.dst)}};
+          {"assistant", nll(c.assistant)}, {"dst", nll(c.dst)},
+          {"state", {{"correct", c.state.correct}, {"total", c.state.total}}}};
 }
 
 TeacherForcedCounts counts_from_json(const nlohmann::json& j) {
@@ -84,6 +85,7 @@ TeacherForcedCounts counts_from_json(const nlohmann::json& j) {
   c.dst_update = decision(j.at("dst_update"));
   c.assistant = nll(j.at("assistant"));
   c.dst = nll(j.at("dst"));
+  c.state = StateCounts{j.at("state").at("correct").get<double>(), j.at("state").at("total").get<double>()};
   return c;
 }
 
@@ -149,7 +151,7 @@ nlohmann::ordered_json evaluate_teacher_forced(const EvalSetup& s, Communicator&
       Batch b = to_device(collate({&seq}, {cf}), device);
       DSTOutput o = model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
       r.counts += teacher_forced_counts(o.speaking_logits, o.dst_logits, o.lm_logits, b, cfg.eval.speak_threshold,
-                                        cfg.eval.dst_threshold);
+                                        cfg.eval.dst_threshold, o.state_logits);
       if (sweep) {
         labelled(o.speaking_logits, b.speaking_labels, b.decision_index, r.speak_logits, r.speak_labels);
         labelled(o.dst_logits, b.dst_update_labels, b.decision_index, r.dst_logits, r.dst_labels);
@@ -181,6 +183,10 @@ nlohmann::ordered_json evaluate_teacher_forced(const EvalSetup& s, Communicator&
                      {"f1", opt_json(m.dst_update_f1)}};
   j["ppl_assistant"] = opt_json(m.ppl_assistant);
   j["ppl_dst"] = opt_json(m.ppl_dst);
+  if (model->has_state_head()) {
+    j["state_accuracy"] = opt_json(m.state_accuracy);
+    j["state_labels"] = static_cast<int64_t>(total.state.total);
+  }
   j["counts"] = {{"clips", static_cast<int64_t>(all.size())},
                  {"assistant_tokens", static_cast<int64_t>(total.assistant.tokens)},
                  {"dst_tokens", static_cast<int64_t>(total.dst.tokens)}};

@@ -43,6 +43,7 @@ class KVCacheModel : public ContextModel {
   }
   float speaking_logit() override { return dec_.speaking_logit(); }
   float dst_logit() override { return dec_.dst_logit(); }
+  std::vector<int> state_prediction(size_t n) override { return dec_.state_prediction(n); }
   std::vector<int32_t> generate(int max_new, int32_t end_id) override {
     Generation g = dec_.generate(end_id, max_new);
     return std::vector<int32_t>(g.ids.begin(), g.ids.end());

@@ -123,6 +123,10 @@ std::string eval_json_text(const Metrics& m, const nlohmann::json& config) {
   dst["joint_goal_accuracy"] = num(m.joint_goal_accuracy);
   dst["transition_f1"] = num(m.transition_f1);
   dst["valid_update_ratio"] = num(m.valid_update_ratio);
+  if (m.state_head) {
+    dst["state_head_accuracy"] = num(m.state_head->head_accuracy);
+    dst["state_head_tracked_accuracy"] = num(m.state_head->tracked_accuracy);
+  }
   j["dst"] = dst;
   ojson text;
   for (int k = 0; k < 4; ++k) text["bleu" + std::to_string(k + 1)] = num(m.text.bleu[k]);
@@ -135,6 +139,7 @@ std::string eval_json_text(const Metrics& m, const nlohmann::json& config) {
   counts["turns"] = m.counts.turns;
   counts["malformed_updates"] = m.counts.malformed_updates;
   counts["invalid_updates"] = m.counts.invalid_updates;
+  if (m.state_head) counts["state_head_pairs"] = m.state_head->pairs;
   j["counts"] = counts;
   j["config"] = ojson::parse(config.dump());  // keys sorted (nlohmann::json), so deterministic
   return j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";

@@ -48,7 +48,7 @@ struct Segment {
 class ClipStream {
  public:
   ClipStream(ContextModel& m, const StreamClip& c, const StreamTemplate& t, const StreamOptions& o)
-      : model_(m), clip_(c), tmpl_(t), opt_(o), state_(c.initial_state) {
+      : model_(m), clip_(c), tmpl_(t), opt_(o), state_(c.initial_state), ref_state_(c.initial_state) {
   }
 
   StreamResult run() {
@@ -63,6 +63,7 @@ class ClipStream {
       if (it.frame != frame_) {
         frame_ = it.frame;
         turns_this_frame_ = 0;
+        scored_this_frame_ = false;
       }
       if (it.is_frame) {
         Segment s;
@@ -230,6 +231,7 @@ class ClipStream {
   }
 
   void decide() {
+    if (opt_.score_state && !scored_this_frame_) score_state();
     while (true) {
       if (turns_this_frame_ >= opt_.max_turns_per_frame) {
         ++res_.frames_capped;
@@ -244,6 +246,24 @@ class ClipStream {
         return;
       }
       ++turns_this_frame_;
+    }
+  }
+
+  // StreamResult's state pairs at this decision point (before any turn generated at this frame).
+  void score_state() {
+    scored_this_frame_ = true;
+    const auto& ups = clip_.reference_updates;
+    for (; next_ref_ < ups.size() && ups[next_ref_].first < frame_; ++next_ref_)
+      apply_transition(ref_state_, ups[next_ref_].second);
+    std::vector<int> head = model_.state_prediction(clip_.steps.size());
+    PROSPECT_CHECK(head.size() == clip_.steps.size(), "clip {}: the state head gave {} states for {} steps",
+                   clip_.clip_id, head.size(), clip_.steps.size());
+    auto ref = ordered_state(clip_.steps, ref_state_);
+    auto tracked = ordered_state(clip_.steps, state_);
+    for (size_t k = 0; k < ref.size(); ++k) {
+      ++res_.state_pairs;
+      res_.state_head_correct += head[k] == static_cast<int>(ref[k].second);
+      res_.state_tracked_correct += tracked[k].second == ref[k].second;
     }
   }
 
@@ -273,6 +293,9 @@ class ClipStream {
   const StreamTemplate& tmpl_;
   const StreamOptions& opt_;
   std::map<std::string, StepState> state_;
+  std::map<std::string, StepState> ref_state_;  // score_state only
+  size_t next_ref_ = 0;                         // reference_updates applied to ref_state_
+  bool scored_this_frame_ = false;
   std::vector<Segment> history_;  // dst_refresh: what follows the window prefix in the context
   int64_t first_user_end_ = -1;   // drop_middle: context length after the first user turn (-1: none yet)
   int64_t frame_ = INT64_MIN;  // the frame of the last item fed

@@ -32,6 +32,15 @@ void add_nll(const at::Tensor& lm_logits, const at::Tensor& labels, const at::Te
   out->tokens += static_cast<double>(rows.numel());
 }
 
+// argmax of the state logits [P, S, 3] against labels [P, S'] (S' <= S)
+void add_states(const at::Tensor& logits, const at::Tensor& labels, StateCounts* out) {
+  at::Tensor y = labels.to(logits.device());
+  at::Tensor pred = logits.narrow(1, 0, y.size(1)).argmax(-1);
+  at::Tensor m = y != kIgnore;
+  out->correct += ((pred == y) & m).sum().item<double>();
+  out->total += m.sum().item<double>();
+}
+
 std::optional<double> ratio(double a, double b) { return b > 0 ? std::optional<double>(a / b) : std::nullopt; }
 
 void prf(const DecisionCounts& c, std::optional<double>* p, std::optional<double>* r, std::optional<double>* f) {
@@ -42,6 +51,7 @@ void prf(const DecisionCounts& c, std::optional<double>* p, std::optional<double
 
 void add(DecisionCounts& a, const DecisionCounts& b) { a.tp += b.tp, a.fp += b.fp, a.fn += b.fn; }
 void add(TokenNll& a, const TokenNll& b) { a.nll += b.nll, a.tokens += b.tokens; }
+void add(StateCounts& a, const StateCounts& b) { a.correct += b.correct, a.total += b.total; }
 
 }  // namespace
 
@@ -50,12 +60,13 @@ TeacherForcedCounts& TeacherForcedCounts::operator+=(const TeacherForcedCounts& 
   add(dst_update, o.dst_update);
   add(assistant, o.assistant);
   add(dst, o.dst);
+  add(state, o.state);
   return *this;
 }
 
 TeacherForcedCounts teacher_forced_counts(const at::Tensor& speaking_logits, const at::Tensor& dst_logits,
                                           const at::Tensor& lm_logits, const Batch& b, double speak_threshold,
-                                          double dst_threshold) {
+                                          double dst_threshold, const at::Tensor& state_logits) {
   TeacherForcedCounts c;
   // on the batch's device: a tensor left on another is an error, not a silent copy
   batch_device(b, {&speaking_logits, &dst_logits, &lm_logits}, "teacher_forced_counts");
@@ -63,6 +74,7 @@ TeacherForcedCounts teacher_forced_counts(const at::Tensor& speaking_logits, con
   add_decisions(dst_logits, b.dst_update_labels, b.decision_index, dst_threshold, &c.dst_update);
   add_nll(lm_logits, b.speaking_gen_labels, b.lm_index, &c.assistant);
   add_nll(lm_logits, b.dst_gen_labels, b.lm_index, &c.dst);
+  if (state_logits.defined() && b.dst_state_labels.defined()) add_states(state_logits, b.dst_state_labels, &c.state);
   return c;
 }
 
@@ -72,6 +84,7 @@ TeacherForcedMetrics teacher_forced_metrics(const TeacherForcedCounts& c) {
   prf(c.dst_update, &m.dst_update_precision, &m.dst_update_recall, &m.dst_update_f1);
   if (c.assistant.tokens > 0) m.ppl_assistant = std::exp(c.assistant.nll / c.assistant.tokens);
   if (c.dst.tokens > 0) m.ppl_dst = std::exp(c.dst.nll / c.dst.tokens);
+  m.state_accuracy = ratio(c.state.correct, c.state.total);
   return m;
 }
 

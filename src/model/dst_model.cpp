@@ -15,18 +15,24 @@ namespace {
 const char* kHeadFile = "prospect.safetensors";
 bool is_extra_param(const std::string& name) {
   return name.rfind("mm_projector.", 0) == 0 || name.rfind("speaking_decision_head.", 0) == 0 ||
-         name.rfind("dst_update_head.", 0) == 0;
+         name.rfind("dst_update_head.", 0) == 0 || name.rfind("dst_state_head.", 0) == 0;
 }
 }  // namespace
 
-DSTProActLlamaImpl::DSTProActLlamaImpl(const LlamaConfig& lm_config, int64_t feature_dim)
-    : LlamaForCausalLMImpl(lm_config), image_token_id(lm_config.vocab_size - 1), feature_dim(feature_dim) {
+DSTProActLlamaImpl::DSTProActLlamaImpl(const LlamaConfig& lm_config, int64_t feature_dim, int64_t state_steps)
+    : LlamaForCausalLMImpl(lm_config),
+      image_token_id(lm_config.vocab_size - 1),
+      feature_dim(feature_dim),
+      state_steps(state_steps) {
   PROSPECT_CHECK(feature_dim > 0, "DST model: feature_dim must be positive, got {}", feature_dim);
+  PROSPECT_CHECK(state_steps >= 0, "DST model: state_steps must be >= 0, got {}", state_steps);
   int64_t H = lm_config.hidden_size;
   mm_projector = register_module(
       "mm_projector", torch::nn::Sequential(torch::nn::Linear(feature_dim, H), torch::nn::GELU(), torch::nn::Linear(H, H)));
   speaking_decision_head = register_module("speaking_decision_head", torch::nn::Linear(H, 1));
   dst_update_head = register_module("dst_update_head", torch::nn::Linear(H, 1));
+  // last, so that the draws above are the same with and without it
+  if (state_steps > 0) dst_state_head = register_module("dst_state_head", torch::nn::Linear(H, 3 * state_steps));
 }
 
 at::Tensor DSTProActLlamaImpl::project(const at::Tensor& frames) {
@@ -60,6 +66,13 @@ at::Tensor DSTProActLlamaImpl::hidden_states(const at::Tensor& input_ids, const 
 
 at::Tensor DSTProActLlamaImpl::speaking_logit(const at::Tensor& h) { return speaking_decision_head(h).squeeze(-1); }
 at::Tensor DSTProActLlamaImpl::dst_logit(const at::Tensor& h) { return dst_update_head(h).squeeze(-1); }
+at::Tensor DSTProActLlamaImpl::state_logits(const at::Tensor& h) {
+  PROSPECT_CHECK(has_state_head(), "the model has no state head (model.dst_state_head)");
+  std::vector<int64_t> shape(h.sizes().begin(), h.sizes().end() - 1);
+  shape.push_back(state_steps);
+  shape.push_back(3);
+  return dst_state_head(h).view(shape);
+}
 
 DSTOutput DSTProActLlamaImpl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                       const at::Tensor& frames, const at::Tensor& decision_index,
@@ -70,6 +83,7 @@ DSTOutput DSTProActLlamaImpl::forward(const at::Tensor& input_ids, const at::Ten
   at::Tensor hd = flat.index_select(0, decision_index.to(at::kLong));
   out.speaking_logits = speaking_logit(hd);
   out.dst_logits = dst_logit(hd);
+  if (has_state_head()) out.state_logits = state_logits(hd);
   out.lm_logits = logits(flat.index_select(0, lm_index.to(at::kLong)));
   return out;
 }
@@ -79,6 +93,19 @@ at::Tensor flat_index(const at::Tensor& mask) {
 }
 
 // ---------------------------------------------------------------- construction, save, load
+
+namespace {
+int64_t state_steps_of(const ModelConfig& cfg) { return cfg.dst_state_head ? cfg.dst_state_steps : 0; }
+}  // namespace
+
+void check_state_head(const ModelConfig& cfg, const DSTProActLlamaImpl& m, const std::string& where) {
+  if (cfg.dst_state_head != m.has_state_head())
+    usage_fail("model.dst_state_head = {} disagrees with the model of {}, which has {} state head", cfg.dst_state_head,
+               where, m.has_state_head() ? "a" : "no");
+  if (m.has_state_head() && m.state_steps != cfg.dst_state_steps)
+    usage_fail("model.dst_state_steps = {} disagrees with the model of {}, whose state head covers {} steps",
+               cfg.dst_state_steps, where, m.state_steps);
+}
 
 DSTProActLlama make_dst_model_scratch(const ModelConfig& cfg, int64_t base_vocab, int64_t feature_dim, uint64_t seed) {
   LlamaConfig c;
@@ -95,16 +122,17 @@ DSTProActLlama make_dst_model_scratch(const ModelConfig& cfg, int64_t base_vocab
   c.check("model config");
   c.raw["image_token_id"] = c.vocab_size - 1;
   torch::manual_seed(seed);
-  return DSTProActLlama(c, feature_dim);
+  return DSTProActLlama(c, feature_dim, state_steps_of(cfg));
 }
 
-DSTProActLlama make_dst_model_from_hf(const std::string& dir, int64_t feature_dim, uint64_t seed) {
+DSTProActLlama make_dst_model_from_hf(const std::string& dir, int64_t feature_dim, uint64_t seed,
+                                      int64_t state_steps) {
   LlamaForCausalLM base = load_llama(dir);
   LlamaConfig c = base->config;
   c.vocab_size += 1;
   c.raw["image_token_id"] = c.vocab_size - 1;
   torch::manual_seed(seed);
-  DSTProActLlama m(c, feature_dim);
+  DSTProActLlama m(c, feature_dim, state_steps);
   torch::NoGradGuard ng;
   TensorMap t;
   for (auto& p : base->named_parameters()) t[p.key()] = p.value();
@@ -113,7 +141,7 @@ DSTProActLlama make_dst_model_from_hf(const std::string& dir, int64_t feature_di
   auto grow = [](const at::Tensor& w) { return at::cat({w, w.mean(0, true)}, 0); };
   t["model.embed_tokens.weight"] = grow(t["model.embed_tokens.weight"]);
   if (!c.tie_word_embeddings) t["lm_head.weight"] = grow(t["lm_head.weight"]);
-  load_parameters(*m, t, dir, false, {"mm_projector.", "speaking_decision_head.", "dst_update_head."});
+  load_parameters(*m, t, dir, false, {"mm_projector.", "speaking_decision_head.", "dst_update_head.", "dst_state_head."});
   return m;
 }
 
@@ -155,7 +183,16 @@ DSTProActLlama load_dst_model(const std::string& dir, int64_t feature_dim) {
   if (feature_dim > 0 && shape[1] != feature_dim)
     fail("{}: the projector takes {}-d features ('{}' is [{}]) but the frames are {}-d", head_path, shape[1], proj,
          fmt::join(shape, ", "), feature_dim);
-  DSTProActLlama m(c, shape[1]);
+  int64_t state_steps = 0;
+  const char* state = "dst_state_head.weight";
+  if (heads.contains(state)) {
+    auto& ss = heads.entries().at(state).shape;
+    if (ss.size() != 2 || ss[0] % 3 != 0 || ss[0] == 0 || ss[1] != c.hidden_size)
+      fail("{}: tensor '{}' has shape [{}], expected [3 * steps, {}]", head_path, state, fmt::join(ss, ", "),
+           c.hidden_size);
+    state_steps = ss[0] / 3;
+  }
+  DSTProActLlama m(c, shape[1], state_steps);
   SafetensorsDir t(dir);
   t.add(head_path);
   load_parameters(*m, t, false, c.tie_word_embeddings ? std::vector<std::string>{"lm_head."} : std::vector<std::string>{});
@@ -170,8 +207,9 @@ DSTProActLlama make_dst_model(const ModelConfig& cfg, int64_t base_vocab, int64_
     fail("model.init: folder {} does not exist (expected scratch, an HF folder or a checkpoint)", cfg.init);
   } else if (is_dst_model_dir(cfg.init)) {
     m = load_dst_model(cfg.init, feature_dim);
+    check_state_head(cfg, *m, cfg.init);
   } else {
-    m = make_dst_model_from_hf(cfg.init, feature_dim, seed);
+    m = make_dst_model_from_hf(cfg.init, feature_dim, seed, state_steps_of(cfg));
   }
   m->gradient_checkpointing = cfg.gradient_checkpointing;
   if (!cfg.freeze.empty()) freeze_parameters(*m, cfg.freeze);

@@ -47,6 +47,17 @@ float IncrementalDecoder::dst_logit() {
   return model_->dst_logit(last_).item<float>();
 }
 
+std::vector<int> IncrementalDecoder::state_prediction(size_t n) {
+  if (!model_->has_state_head()) return {};
+  PROSPECT_CHECK(last_.defined(), "IncrementalDecoder: nothing appended yet");
+  PROSPECT_CHECK(static_cast<int64_t>(n) <= model_->state_steps, "{} steps, but the state head covers {}", n,
+                 model_->state_steps);
+  torch::NoGradGuard ng;
+  at::Tensor a = model_->state_logits(last_).argmax(-1).to(at::kCPU).contiguous();  // [S]
+  const int64_t* p = a.data_ptr<int64_t>();
+  return std::vector<int>(p, p + n);
+}
+
 at::Tensor IncrementalDecoder::lm_logits() {
   PROSPECT_CHECK(last_.defined(), "IncrementalDecoder: nothing appended yet");
   torch::NoGradGuard ng;

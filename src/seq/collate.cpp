@@ -16,6 +16,29 @@ at::Tensor positions(const at::Tensor& mask) {
   at::Tensor idx = mask.reshape(-1).nonzero().reshape(-1);
   return idx.numel() > 0 ? idx : at::zeros({1}, at::kLong);
 }
+
+// Batch::dst_state_labels: one row per decision position (undefined when no sequence has state labels).
+at::Tensor state_labels(const std::vector<const Sequence*>& seqs, const at::Tensor& decision_index, int64_t T) {
+  bool any = false;
+  size_t S = 1;
+  for (const Sequence* s : seqs) {
+    any = any || !s->dst_state.empty();
+    for (const auto& v : s->dst_state) S = std::max(S, v.size());
+  }
+  if (!any) return {};
+  const int64_t P = decision_index.size(0);
+  at::Tensor out = at::full({P, static_cast<int64_t>(S)}, kIgnore, at::kLong);
+  auto o = out.accessor<int64_t, 2>();
+  auto d = decision_index.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < P; ++i) {
+    const Sequence& s = *seqs[d[i] / T];
+    const size_t t = static_cast<size_t>(d[i] % T);
+    if (t >= s.dst_state.size()) continue;  // padding, or a sequence without state labels
+    const auto& v = s.dst_state[t];
+    for (size_t k = 0; k < v.size(); ++k) o[i][static_cast<int64_t>(k)] = v[k];
+  }
+  return out;
+}
 }  // namespace
 
 Batch collate(const std::vector<const Sequence*>& seqs, const std::vector<at::Tensor>& clip_frames, int32_t pad_id) {
@@ -63,6 +86,7 @@ Batch collate(const std::vector<const Sequence*>& seqs, const std::vector<at::Te
   }
   b.decision_index = positions((b.speaking_labels != kIgnore) | (b.dst_update_labels != kIgnore));
   b.lm_index = positions((b.speaking_gen_labels != kIgnore) | (b.dst_gen_labels != kIgnore));
+  b.dst_state_labels = state_labels(seqs, b.decision_index, T);
   if (!frames.empty()) {
     b.frames = at::cat(frames, 0);
   } else {

@@ -147,6 +147,23 @@ std::vector<std::pair<std::string, StepState>> reference_state(const Clip& clip,
   return out;
 }
 
+std::vector<int32_t> summary_turn_ids(const std::string& progress, const ChatTemplate& tmpl,
+                                      size_t* answer_header_end) {
+  Turn ask, answer;
+  ask.role = Role::System;
+  ask.content = kSummaryPrompt;
+  answer.role = Role::Assistant;
+  answer.content = progress;
+  std::vector<int32_t> ids = turn_ids(ask, tmpl);
+  size_t header_len = 0;
+  std::vector<int32_t> a = turn_ids(answer, tmpl, &header_len);
+  // the token before the answer's content predicts its first token (a header-less template: the
+  // request's end-of-turn)
+  *answer_header_end = ids.size() + header_len - 1;
+  ids.insert(ids.end(), a.begin(), a.end());
+  return ids;
+}
+
 std::vector<int32_t> state_turn_ids(const std::vector<std::pair<std::string, StepState>>& state,
                                     const ChatTemplate& tmpl) {
   std::vector<int32_t> ids = tmpl.state_header();

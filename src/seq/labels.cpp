@@ -1,5 +1,8 @@
 #include "prospect/seq/labels.h"
 
+#include <algorithm>
+#include <map>
+
 #include "prospect/core/error.h"
 #include "prospect/core/rng.h"
 
@@ -19,6 +22,7 @@ namespace {
 struct Body {
   std::vector<int32_t> ids;
   std::vector<int64_t> speaking, dst_update, speaking_gen, dst_gen;
+  std::vector<std::vector<int64_t>> dst_state;  // per position with state labels, else empty
   std::vector<int64_t> image_frame;  // clip-relative frame index per body position (-1: not an image)
   struct Unit {
     size_t item = 0, pos = 0;  // first item, first body position
@@ -42,9 +46,28 @@ Body render_body(const Clip& clip, const ChatTemplate& tmpl, const SeqOptions& o
   auto push = [&](int32_t id, int64_t image) {
     b.ids.push_back(id);
     for (auto* v : {&b.speaking, &b.dst_update, &b.speaking_gen, &b.dst_gen}) v->push_back(kIgnore);
+    if (opt.state_steps > 0) b.dst_state.emplace_back();
     b.image_frame.push_back(image);
   };
   const std::string cid = clip.id();
+  // state labels: the reference state as the stream goes, one label vector per decision point
+  const bool with_state = opt.state_steps > 0;
+  std::vector<std::string> steps;
+  std::map<std::string, StepState> state;
+  if (with_state) {
+    steps = step_ids(clip);
+    if (static_cast<int64_t>(steps.size()) > opt.state_steps)
+      fail("clip {}: {} steps, but the state head covers {} (model.dst_state_steps)", cid, steps.size(),
+           opt.state_steps);
+    double fps = clip.fps > 0 ? clip.fps : opt.fps;
+    PROSPECT_CHECK(fps > 0, "clip {}: no fps (neither the clip nor the store names one)", cid);
+    state = initial_state(clip, fps);
+  }
+  auto label_state = [&](size_t p) {
+    if (!with_state || (b.speaking[p] == kIgnore && b.dst_update[p] == kIgnore)) return;
+    std::vector<int64_t>& v = b.dst_state[p];
+    for (const std::string& id : steps) v.push_back(static_cast<int64_t>(state.at(id)));
+  };
   for (size_t i = 0; i < items.size(); ++i) {
     const StreamItem& it = items[i];
     const StreamItem* next = i + 1 < items.size() ? &items[i + 1] : nullptr;
@@ -57,6 +80,7 @@ Body render_body(const Clip& clip, const ChatTemplate& tmpl, const SeqOptions& o
       if (next_turn && clip.conversation[next->turn].role == Role::User) continue;
       if (!next_turn && !keep_idle_frame(sampling, cid, it.frame)) continue;
       decide(clip, next, &b.speaking[p], &b.dst_update[p]);
+      label_state(p);
       continue;
     }
     PROSPECT_CHECK(!b.units.empty(), "clip {}: turn {} comes before any frame", cid, it.turn);
@@ -72,7 +96,10 @@ Body render_body(const Clip& clip, const ChatTemplate& tmpl, const SeqOptions& o
       size_t from = header_len > 0 ? base + header_len - 1 : base - 1;
       for (size_t t = from; t < last; ++t) gen[t] = b.ids[t + 1];
     }
+    if (with_state && turn.role == Role::DstUpdate)
+      for (const DstTransition& tr : turn.updates) apply_transition(state, tr);
     decide(clip, next, &b.speaking[last], &b.dst_update[last]);
+    label_state(last);
   }
   return b;
 }
@@ -90,6 +117,10 @@ Sequence make_window(const Clip& clip, const std::vector<int32_t>& prefix, const
   s.dst_update.insert(s.dst_update.end(), b.dst_update.begin() + from, b.dst_update.begin() + to);
   s.speaking_gen.insert(s.speaking_gen.end(), b.speaking_gen.begin() + from, b.speaking_gen.begin() + to);
   s.dst_gen.insert(s.dst_gen.end(), b.dst_gen.begin() + from, b.dst_gen.begin() + to);
+  if (!b.dst_state.empty()) {
+    s.dst_state.assign(prefix.size(), {});
+    s.dst_state.insert(s.dst_state.end(), b.dst_state.begin() + from, b.dst_state.begin() + to);
+  }
   s.first_frame = -1;
   for (size_t p = from; p < to; ++p)
     if (b.image_frame[p] >= 0) {
@@ -97,6 +128,18 @@ Sequence make_window(const Clip& clip, const std::vector<int32_t>& prefix, const
       s.frame_index.push_back(b.image_frame[p]);
     }
   return s;
+}
+
+// The summary request and its answer at the end of a window: the answer's content and end-of-turn
+// are speaking_gen targets; no decision point (the request prompts the answer).
+void append_summary(Sequence& s, const std::string& progress, const ChatTemplate& tmpl) {
+  size_t header_end = 0;
+  std::vector<int32_t> ids = summary_turn_ids(progress, tmpl, &header_end);
+  const size_t base = s.ids.size();
+  s.ids.insert(s.ids.end(), ids.begin(), ids.end());
+  for (auto* v : {&s.speaking, &s.dst_update, &s.speaking_gen, &s.dst_gen}) v->resize(s.ids.size(), kIgnore);
+  if (!s.dst_state.empty()) s.dst_state.resize(s.ids.size());
+  for (size_t t = base + header_end; t + 1 < s.ids.size(); ++t) s.speaking_gen[t] = s.ids[t + 1];
 }
 
 }  // namespace
@@ -109,6 +152,22 @@ std::vector<Sequence> make_sequences(const Clip& clip, const ChatTemplate& tmpl,
   if (b.units.empty()) return {};
   if (prefix.size() + b.ids.size() <= static_cast<size_t>(opt.max_seq_len))
     return {make_window(clip, prefix, b, 0, b.ids.size(), 0)};
+
+  // Progress summaries (SPEC §3): a window cut before the clip's end ends with ProAssist's summary
+  // turns when an assistant turn before the cut carries one; room for the longest is kept.
+  size_t reserve = 0;
+  for (const Turn& t : clip.conversation) {
+    if (t.progress.empty()) continue;
+    size_t unused = 0;
+    reserve = std::max(reserve, summary_turn_ids(t.progress, tmpl, &unused).size());
+  }
+  auto progress_before = [&](size_t item) -> const std::string* {
+    const std::string* last = nullptr;
+    for (size_t i = 0; i < item; ++i)
+      if (!items[i].is_frame && !clip.conversation[items[i].turn].progress.empty())
+        last = &clip.conversation[items[i].turn].progress;
+    return last;
+  };
 
   // windows: BOS + system + state turn, then whole units while they fit (at least one)
   std::vector<Sequence> out;
@@ -123,11 +182,13 @@ std::vector<Sequence> make_sequences(const Clip& clip, const ChatTemplate& tmpl,
     size_t v = u;
     while (v < b.units.size()) {
       size_t end = v + 1 < b.units.size() ? b.units[v + 1].pos : b.ids.size();
-      if (v > u && wprefix.size() + (end - from) > static_cast<size_t>(opt.max_seq_len)) break;
+      if (v > u && wprefix.size() + (end - from) + reserve > static_cast<size_t>(opt.max_seq_len)) break;
       to = end;
       ++v;
     }
     out.push_back(make_window(clip, wprefix, b, from, to, static_cast<int>(out.size())));
+    const std::string* progress = v < b.units.size() ? progress_before(b.units[v].item) : nullptr;
+    if (progress) append_summary(out.back(), *progress, tmpl);
     u = v;
   }
   return out;

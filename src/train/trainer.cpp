@@ -210,6 +210,7 @@ void set_up_model(Training& t, const std::string& ckpt, int64_t feature_dim) {
     check_model_config(cfg, *ck);
     t.state = *ck->trainer;
     t.model = load_checkpoint_model(*ck, feature_dim);
+    check_state_head(cfg.model, *t.model, ck->dir);
     t.model->gradient_checkpointing = cfg.model.gradient_checkpointing;
     if (!cfg.model.freeze.empty()) freeze_parameters(*t.model, cfg.model.freeze);
     set_torch_rng_state_hex(t.state.torch_rng);
@@ -247,7 +248,8 @@ void make_val_batches(Training& t) {
   std::vector<int64_t> mine;
   for (size_t c = 0; c < val.clips.size(); ++c)
     if (val.clip_video[c] >= 0 && static_cast<int>(c % t.world) == t.rank) mine.push_back(static_cast<int64_t>(c));
-  const SeqOptions vopt = seq_options(t.cfg.data, static_cast<int32_t>(t.model->image_token_id), val.store->fps());
+  SeqOptions vopt = seq_options(t.cfg.data, static_cast<int32_t>(t.model->image_token_id), val.store->fps());
+  vopt.state_steps = static_cast<int>(t.model->state_steps);
   const size_t mbs = t.cfg.train.micro_batch_size;
   for (size_t i = 0; i < mine.size(); i += mbs) {
     std::vector<int64_t> part(mine.begin() + i, mine.begin() + std::min(mine.size(), i + mbs));
@@ -291,6 +293,7 @@ std::unique_ptr<Training> set_up(const Config& cfg, const TrainArgs& args, Commu
   set_up_model(*t, ckpt, feature_dim);
   if (t->rank == 0) write_file_atomic(args.run_dir + "/config.ini", to_ini(cfg));
   t->train_opt = seq_options(cfg.data, static_cast<int32_t>(t->model->image_token_id), t->train.store->fps());
+  t->train_opt.state_steps = static_cast<int>(t->model->state_steps);
   make_val_batches(*t);
   if (t->rank == 0) open_metrics(*t);
   return t;
@@ -303,12 +306,14 @@ std::unique_ptr<Training> set_up(const Config& cfg, const TrainArgs& args, Commu
 struct StepTotals {
   double speaking_gen = 0, speaking = 0, dst_gen = 0, dst_update = 0;  // labelled positions per loss term
   double tokens = 0, sequences = 0;
+  double dst_state = 0;  // (decision point, step) state labels (with the state head)
 };
 
 // The step's loss and its four terms (losses.h), summed over micro-batches and ranks, and how many
 // ranks saw a non-finite loss or gradient norm.
 struct StepLosses {
   double loss = 0, speaking_gen = 0, speaking = 0, dst_gen = 0, dst_update = 0;
+  double dst_state = 0;  // the state head's term (0 without it)
   double non_finite_ranks = 0;
 };
 
@@ -329,12 +334,13 @@ StepResult run_step(Training& t, StepData& d) {
   const Config& cfg = t.cfg;
   StepResult r;
   r.totals = {double(d.counts.speaking_gen), double(d.counts.speaking), double(d.counts.dst_gen),
-              double(d.counts.dst_update),   double(d.tokens),          double(d.sequences)};
+              double(d.counts.dst_update),   double(d.tokens),          double(d.sequences),
+              double(d.counts.dst_state)};
   auto tc = Clock::now();
   all_reduce_sum(*t.comm, &r.totals);
   r.comm_s = seconds_since(tc);
   const LabelCounts global{int64_t(r.totals.speaking_gen), int64_t(r.totals.speaking), int64_t(r.totals.dst_gen),
-                           int64_t(r.totals.dst_update)};
+                           int64_t(r.totals.dst_update), int64_t(r.totals.dst_state)};
 
   StepLosses& L = r.losses;
   for (size_t k = 0; k < d.batches.size(); ++k) {
@@ -345,11 +351,12 @@ StepResult run_step(Training& t, StepData& d) {
       AutocastGuard autocast(t.dev);
       out = t.model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
     }
-    LossTerms terms = compute_loss(out.speaking_logits, out.dst_logits, out.lm_logits, b, global, cfg.loss);
+    LossTerms terms =
+        compute_loss(out.speaking_logits, out.dst_logits, out.lm_logits, b, global, cfg.loss, out.state_logits);
     terms.loss.backward();
     L.loss += terms.loss.item<double>();
     L.speaking_gen += terms.speaking_gen, L.speaking += terms.speaking, L.dst_gen += terms.dst_gen;
-    L.dst_update += terms.dst_update;
+    L.dst_update += terms.dst_update, L.dst_state += terms.dst_state;
   }
   if (t.reducer) r.comm_s += t.reducer->finalize();
   r.grad_norm = clip_grad_norm(t.trainable, cfg.optim.grad_clip);
@@ -394,6 +401,7 @@ void log_step(Training& t, const StepResult& r, const StepTiming& time, bool pro
                       {"data_wait_s", time.data_wait_s}, {"comm_s", r.comm_s},
                       {"peak_rss_mb", peak_rss_mb()},  {"gpu_peak_mb", opt_json(r.gpu_peak_mb)},
                       {"skipped", r.skipped}};
+  if (t.model->has_state_head()) j["loss_dst_state"] = L.dst_state;
   t.metrics << j.dump() << "\n" << std::flush;
   if (!progress_line) return;
   spdlog::info(
@@ -417,7 +425,7 @@ void validate(Training& t, int64_t step) {
     AutocastGuard autocast(t.dev);
     DSTOutput out = t.model->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
     c += eval::teacher_forced_counts(out.speaking_logits, out.dst_logits, out.lm_logits, b,
-                                     t.cfg.eval.speak_threshold, t.cfg.eval.dst_threshold);
+                                     t.cfg.eval.speak_threshold, t.cfg.eval.dst_threshold, out.state_logits);
   }
   t.model->train();
   all_reduce_sum(*t.comm, &c);
@@ -429,6 +437,7 @@ void validate(Training& t, int64_t step) {
                       {"dst_update_f1", opt_json(m.dst_update_f1)},
                       {"ppl_assistant", opt_json(m.ppl_assistant)},
                       {"ppl_dst", opt_json(m.ppl_dst)}};
+  if (t.model->has_state_head()) j["state_accuracy"] = opt_json(m.state_accuracy);
   t.metrics << j.dump() << "\n" << std::flush;
   spdlog::info("val step {}: speaking F1 {} | DST update F1 {} | ppl assistant {} | ppl dst {}", step,
                j["speaking_f1"].dump(), j["dst_update_f1"].dump(), j["ppl_assistant"].dump(), j["ppl_dst"].dump());

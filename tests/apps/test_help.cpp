@@ -107,7 +107,7 @@ TEST(Help, ProspectData) {
   expect_options("prospect_data synth",
                  {{"out", "data/demo"}, {"videos", "160"}, {"dim", "64"}, {"seed", "1"}, {"fps", "2"},
                   {"noise", "0.35"}, {"question-rate", "0.3"}, {"vocab", "800"}, {"dtype", "f16"},
-                  {"no-tokenizer", kSwitch}},
+                  {"no-tokenizer", kSwitch}, {"progress", kSwitch}},
                  false);
   expect_options("prospect_data build",
                  {{"clips", kRequired}, {"embeddings", kRequired}, {"out", kRequired},

@@ -41,6 +41,8 @@ gradient_checkpointing = true
 freeze = embed_tokens,layers\.[0-3]\.
 dtype = bf16
 device = cuda
+dst_state_head = true
+dst_state_steps = 24
 
 [loss]
 decision = focal
@@ -50,6 +52,9 @@ w_speaking_gen = 0.5
 w_speaking = 2
 w_dst_gen = 0.75
 w_dst_update = 3
+state_loss = focal
+state_focal_gamma = 1
+w_dst_state = 0.25
 
 [optim]
 lr = 0.0003

@@ -117,3 +117,31 @@ TEST(Clip, ToJsonRoundTripKeepsUnknownFields) {
   EXPECT_EQ(c2.conversation[6].updates[0].id, "S2");
   EXPECT_EQ(c2.steps[0].end_ts, c.steps[0].end_ts);
 }
+
+// ProAssist's progress summaries: an optional string on assistant turns, kept through clip_to_json;
+// anywhere else, or not a non-empty string, an error naming the turn and field.
+TEST(Clip, ProgressSummaryOnAssistantTurns) {
+  auto clip_with = [](const std::string& turn) {
+    return R"({"video_uid": "v", "start_frame_idx": 0, "end_frame_idx": 9, "conversation": [)" + turn + "]}";
+  };
+  Clip c = parse_clips(clip_with(R"({"role": "assistant", "content": "hi", "start_frame": 1, "end_frame": 2,
+                                      "progress": "The user has boiled the water."})"),
+                       "a.json")[0];
+  EXPECT_EQ(c.conversation[0].progress, "The user has boiled the water.");
+  EXPECT_EQ(clip_to_json(c)["conversation"][0]["progress"], "The user has boiled the water.");
+  Clip back = parse_clip(clip_to_json(c), "again");
+  EXPECT_EQ(back.conversation[0].progress, c.conversation[0].progress);
+  EXPECT_TRUE(parse_clips(clip_with(R"({"role": "assistant", "content": "hi", "start_frame": 1, "end_frame": 2})"),
+                          "b.json")[0].conversation[0].progress.empty());
+  for (const char* bad : {R"({"role": "user", "content": "hi", "start_frame": 1, "end_frame": 2, "progress": "x"})",
+                          R"({"role": "assistant", "content": "hi", "start_frame": 1, "end_frame": 2, "progress": 3})",
+                          R"({"role": "assistant", "content": "hi", "start_frame": 1, "end_frame": 2, "progress": ""})"}) {
+    try {
+      parse_clips(clip_with(bad), "c.json");
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("turn 0"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("progress"), std::string::npos) << e.what();
+    }
+  }
+}

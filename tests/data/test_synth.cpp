@@ -180,3 +180,41 @@ TEST(Synth, FramesIdentifyTheStep) {
   ASSERT_GT(total, 500);
   EXPECT_GE(static_cast<double>(right) / total, 0.98) << right << " / " << total;
 }
+
+// --progress: every assistant turn carries a progress summary (k of n steps done, the current step),
+// and nothing else of the video changes (no random draw is spent on it).
+TEST(Synth, ProgressSummariesOnlyAddTheField) {
+  SynthOptions o = small(fresh_dir("data_synth_progress"));
+  SynthOptions p = o;
+  p.progress = true;
+  for (int i = 0; i < 4; ++i) {
+    SynthVideo a = synth_video(o, i), b = synth_video(p, i);
+    ASSERT_EQ(a.clips.size(), b.clips.size());
+    for (size_t c = 0; c < a.clips.size(); ++c) {
+      EXPECT_EQ(a.rows[c], b.rows[c]);
+      ASSERT_EQ(a.clips[c].conversation.size(), b.clips[c].conversation.size());
+      for (size_t t = 0; t < a.clips[c].conversation.size(); ++t) {
+        const Turn& x = a.clips[c].conversation[t];
+        const Turn& y = b.clips[c].conversation[t];
+        EXPECT_EQ(x.content, y.content);
+        EXPECT_EQ(x.end_frame, y.end_frame);
+        EXPECT_TRUE(x.progress.empty());
+        EXPECT_EQ(y.progress.empty(), y.role != Role::Assistant) << "clip " << b.clips[c].id() << " turn " << t;
+      }
+    }
+  }
+  // the first instruction of a video: no step done yet
+  SynthVideo v = synth_video(p, 0);
+  const SynthTask& task = synth_tasks()[v.task];
+  for (const Turn& t : v.clips[0].conversation)
+    if (t.role == Role::Assistant) {
+      EXPECT_EQ(t.progress, "0 of " + std::to_string(task.steps.size()) + " steps of " + task.goal +
+                                " are done; now: " + task.steps[0] + ".");
+      break;
+    }
+  // and the field survives the JSON of the split files
+  Clip back = parse_clip(clip_to_json(v.clips[0]), "synth");
+  ASSERT_EQ(back.conversation.size(), v.clips[0].conversation.size());
+  for (size_t t = 0; t < back.conversation.size(); ++t)
+    EXPECT_EQ(back.conversation[t].progress, v.clips[0].conversation[t].progress);
+}

@@ -335,6 +335,73 @@ TEST(DSTModel, SaveLoadAndErrors) {
   EXPECT_THROW(make_dst_model(cfg, 64, kD, 0), Error);
 }
 
+// The state head (model.dst_state_head): created last, so every other parameter is drawn as without
+// it; its logits are [..., S, 3] from Linear(H, 3 S); saved and loaded with the model; a model folder
+// and the configuration must agree on it (errors name the key).
+TEST(DSTModel, StateHeadInitSaveLoadAndKeys) {
+  torch::NoGradGuard ng;
+  ModelConfig off = small_config();
+  ModelConfig on = off;
+  on.dst_state_head = true;
+  on.dst_state_steps = 5;
+  DSTProActLlama a = make_dst_model_scratch(off, 64, kD, 9);
+  DSTProActLlama b = make_dst_model_scratch(on, 64, kD, 9);
+  EXPECT_FALSE(a->has_state_head());
+  ASSERT_TRUE(b->has_state_head());
+  auto pb = b->named_parameters();
+  EXPECT_EQ(pb.size(), a->named_parameters().size() + 2);
+  for (auto& p : a->named_parameters()) EXPECT_TRUE(p.value().equal(pb[p.key()])) << p.key();
+  EXPECT_EQ(pb["dst_state_head.weight"].sizes(), (at::IntArrayRef{15, 32}));
+
+  // logits: row s of the head's output reshaped, at every decision position of forward
+  Batch x = make_batch(64);
+  at::Tensor dec = at::tensor({2, 5, 13}, at::kLong), lm = at::tensor({0}, at::kLong);
+  DSTOutput out = b->forward(x.ids, x.mask, x.frames, dec, lm);
+  ASSERT_EQ(out.state_logits.sizes(), (at::IntArrayRef{3, 5, 3}));
+  at::Tensor h = b->hidden_states(x.ids, x.mask, x.frames).reshape({-1, 32}).index_select(0, dec);
+  at::Tensor flat = at::matmul(h, pb["dst_state_head.weight"].t()) + pb["dst_state_head.bias"];
+  EXPECT_LE(test::max_abs_diff(out.state_logits[1][4][2], flat[1][4 * 3 + 2]), 1e-6);
+  EXPECT_FALSE(a->forward(x.ids, x.mask, x.frames, dec, lm).state_logits.defined());
+
+  auto message = [](auto f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  auto with = test::model_dir("dst_state_head"), without = test::model_dir("dst_no_state_head");
+  save_dst_model(b, with.string());
+  save_dst_model(a, without.string());
+  DSTProActLlama back = load_dst_model(with.string(), kD);
+  EXPECT_EQ(back->state_steps, 5);
+  auto pback = back->named_parameters();
+  for (auto& p : b->named_parameters()) EXPECT_TRUE(p.value().equal(pback[p.key()])) << p.key();
+  EXPECT_FALSE(load_dst_model(without.string(), kD)->has_state_head());
+  // model.init = a folder of ours: it must agree with the keys
+  on.init = with.string();
+  EXPECT_TRUE(make_dst_model(on, 64, kD, 0)->dst_state_head->weight.equal(pb["dst_state_head.weight"]));
+  off.init = without.string();
+  EXPECT_FALSE(make_dst_model(off, 64, kD, 0)->has_state_head());
+  std::string e = message([&] { off.init = with.string(), make_dst_model(off, 64, kD, 0); });
+  EXPECT_NE(e.find("model.dst_state_head"), std::string::npos) << e;
+  EXPECT_NE(e.find(with.string()), std::string::npos) << e;
+  e = message([&] { on.init = without.string(), make_dst_model(on, 64, kD, 0); });
+  EXPECT_NE(e.find("model.dst_state_head"), std::string::npos) << e;
+  on.dst_state_steps = 6;
+  e = message([&] { check_state_head(on, *back, with.string()); });
+  EXPECT_NE(e.find("model.dst_state_steps"), std::string::npos) << e;
+  // a head whose rows are not a multiple of 3 is refused, naming the tensor
+  auto bad = test::model_dir("dst_bad_state_head");
+  for (auto f : {"config.json", "model.safetensors"}) fs::copy_file(with / f, bad / f);
+  TensorMap heads = load_safetensors((with / "prospect.safetensors").string());
+  heads["dst_state_head.weight"] = heads["dst_state_head.weight"].narrow(0, 0, 14);
+  save_safetensors((bad / "prospect.safetensors").string(), NamedTensors(heads.begin(), heads.end()));
+  e = message([&] { load_dst_model(bad.string()); });
+  EXPECT_NE(e.find("dst_state_head.weight"), std::string::npos) << e;
+}
+
 TEST(DSTModel, FreezeByPattern) {
   DSTProActLlama m = make_dst_model_scratch(small_config(), 64, kD, 2);
   int total = m->parameters().size();

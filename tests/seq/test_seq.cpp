@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include <map>
 #include <set>
 
 #include "prospect/core/error.h"
@@ -199,10 +200,11 @@ TEST(Seq, CollatePadsAndConcatenatesFrames) {
 // visitor names every field of Batch (a new field does not compile until it is named there); this test
 // pins the tensors it visits, and the size of Batch catches a field added without updating it.
 TEST(Seq, ToDeviceVisitsEveryTensorField) {
-  static_assert(sizeof(Batch) == 9 * sizeof(at::Tensor) + sizeof(LabelCounts) + 2 * sizeof(int64_t) +
+  static_assert(sizeof(Batch) == 10 * sizeof(at::Tensor) + sizeof(LabelCounts) + 2 * sizeof(int64_t) +
                                      sizeof(std::vector<std::string>),
                 "a field was added to Batch: visit it in for_each_tensor (seq/collate.h), then update this test");
   Fixture f(30);
+  f.opt.state_steps = 2;  // so that every tensor field is defined
   auto seqs = make_sequences(golden_clip(), f.tmpl, f.opt, Sampling{7, 0, 1.0});
   at::Tensor rows = at::arange(8 * 3, at::kFloat).reshape({8, 3});
   Batch b = collate({&seqs[1], &seqs[0]}, {rows, rows}, 0);
@@ -210,7 +212,8 @@ TEST(Seq, ToDeviceVisitsEveryTensorField) {
   for_each_tensor(b, [&](at::Tensor& t) { EXPECT_TRUE(visited.insert(&t).second); });
   std::set<const at::Tensor*> fields = {&b.input_ids,         &b.attention_mask,      &b.frames,
                                         &b.speaking_labels,   &b.dst_update_labels,   &b.speaking_gen_labels,
-                                        &b.dst_gen_labels,    &b.decision_index,      &b.lm_index};
+                                        &b.dst_gen_labels,    &b.decision_index,      &b.lm_index,
+                                        &b.dst_state_labels};
   EXPECT_EQ(visited, fields);
   // on the CPU a move changes nothing: the same values, the same storage
   Batch moved = to_device(b, at::Device(at::kCPU));
@@ -221,4 +224,111 @@ TEST(Seq, ToDeviceVisitsEveryTensorField) {
   EXPECT_EQ(moved.tokens, b.tokens);
   EXPECT_EQ(moved.clip_ids, b.clip_ids);
   EXPECT_FALSE(to_device(Batch{}, at::Device(at::kCPU)).input_ids.defined());  // undefined tensors stay so
+}
+
+// State labels (model.dst_state_head) of the golden clip, by hand. Steps S1 (11.5..15.5 s) and S2
+// (16..17 s) at 1 fps from frame 10: both not started at the first frame. At each decision point the
+// state has every DST update before it in the stream applied (0 not_started, 1 in_progress, 2 completed).
+TEST(Seq, StateLabelsAtDecisionPoints) {
+  Fixture f(1024);
+  f.opt.state_steps = 3;  // the head covers more steps than the clip has
+  auto seqs = make_sequences(golden_clip(), f.tmpl, f.opt, Sampling{7, 0, 1.0});
+  ASSERT_EQ(seqs.size(), 1u);
+  const Sequence& s = seqs[0];
+  ASSERT_EQ(s.dst_state.size(), s.ids.size());
+  using V = std::vector<int64_t>;
+  const V ns = {0, 0}, s1 = {1, 0}, s1c = {2, 0}, s2 = {2, 1};
+  //                 pos: label (decision points of SingleWindowRate1)
+  std::map<size_t, V> want = {{5, ns},   {6, ns},   {9, ns},   {13, ns},  {16, s1}, {19, s1}, {20, s1},
+                              {21, s1},  {22, s1},  {25, s1c}, {28, s2},  {29, s2}, {30, s2}};
+  for (size_t t = 0; t < s.ids.size(); ++t) {
+    auto it = want.find(t);
+    EXPECT_EQ(s.dst_state[t], it == want.end() ? V{} : it->second) << "position " << t;
+  }
+  EXPECT_EQ(count_labels(s).dst_state, 26);
+  // the other labels are those of the run without state labels
+  Fixture g(1024);
+  const Sequence plain = make_sequences(golden_clip(), g.tmpl, g.opt, Sampling{7, 0, 1.0})[0];
+  EXPECT_EQ(s.speaking, plain.speaking);
+  EXPECT_EQ(s.dst_update, plain.dst_update);
+  EXPECT_TRUE(plain.dst_state.empty());
+  EXPECT_EQ(count_labels(plain).dst_state, 0);
+
+  // collated: one row per decision position, -100 beyond the clip's two steps (batch width 2)
+  Batch b = collate({&s}, {at::zeros({8, 3})}, 0);
+  ASSERT_TRUE(b.dst_state_labels.defined());
+  ASSERT_EQ(b.dst_state_labels.sizes(), (at::IntArrayRef{13, 2}));
+  for (int64_t i = 0; i < 13; ++i) {
+    size_t pos = static_cast<size_t>(b.decision_index[i].item<int64_t>());
+    EXPECT_EQ(b.dst_state_labels[i][0].item<int64_t>(), want.at(pos)[0]);
+    EXPECT_EQ(b.dst_state_labels[i][1].item<int64_t>(), want.at(pos)[1]);
+  }
+  EXPECT_EQ(b.counts.dst_state, 26);
+  EXPECT_FALSE(collate({&plain}, {at::zeros({8, 3})}, 0).dst_state_labels.defined());
+}
+
+TEST(Seq, StateLabelsInWindowsAndTooManySteps) {
+  Fixture f(30);
+  f.opt.state_steps = 2;
+  auto seqs = make_sequences(golden_clip(), f.tmpl, f.opt, Sampling{7, 0, 1.0});
+  ASSERT_EQ(seqs.size(), 2u);
+  // window 2 (prefix 15 tokens): frames 13, 14 carry S1 in progress; after "S1->complete" S1 is done
+  const Sequence& b = seqs[1];
+  EXPECT_TRUE(b.dst_state[14].empty());
+  EXPECT_EQ(b.dst_state[15], (std::vector<int64_t>{1, 0}));
+  EXPECT_EQ(b.dst_state[20], (std::vector<int64_t>{2, 0}));
+  EXPECT_EQ(b.dst_state[25], (std::vector<int64_t>{2, 1}));
+  EXPECT_EQ(count_labels(seqs[0]).dst_state + count_labels(b).dst_state, 26);
+
+  f.opt.state_steps = 1;
+  try {
+    make_sequences(golden_clip(), f.tmpl, f.opt, Sampling{});
+    FAIL() << "a clip with more steps than the head covers must be an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("vid:10"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.dst_state_steps"), std::string::npos) << e.what();
+  }
+}
+
+// Progress summaries (ProAssist's summary turns): an assistant turn of the golden clip (20 idle
+// frames longer) carries one; every window cut after it ends with "Please summarize the progress."
+// (a system turn) and the summary as the assistant's answer, whose content and end-of-turn are
+// learned. The cuts are those of the clip without summaries at max_seq_len - 11 (room for the
+// summary turns); a window cut before the summary's turn, and the last window, have none.
+TEST(Seq, ProgressSummaryEndsACutWindow) {
+  Clip plain_clip = golden_clip();
+  plain_clip.end_frame_idx = 37;
+  Clip c = plain_clip;
+  c.conversation[4].progress = "go make tea";  // the assistant's "ok" at frame 12
+  Fixture f(30 + 11), g(30);
+  auto seqs = make_sequences(c, f.tmpl, f.opt, Sampling{7, 0, 1.0});
+  auto plain = make_sequences(plain_clip, g.tmpl, g.opt, Sampling{7, 0, 1.0});
+  ASSERT_GE(plain.size(), 3u);
+  ASSERT_EQ(seqs.size(), plain.size());
+  // System: Please summarize the progress. <|eot|> Assistant: go make tea <|eot|>
+  const std::vector<int32_t> summary = {2, 99, 99, 99, 99, 1, 4, 10, 21, 22, 1};
+  const std::vector<int64_t> summary_gen = {N, N, N, N, N, N, 10, 21, 22, 1, N};
+  for (size_t w = 0; w < seqs.size(); ++w) {
+    SCOPED_TRACE("window " + std::to_string(w));
+    const bool with = w + 1 < seqs.size();  // the first window already holds frame 12's turns
+    auto ext = [&](std::vector<int64_t> v, const std::vector<int64_t>& tail) {
+      if (with) v.insert(v.end(), tail.begin(), tail.end());
+      return v;
+    };
+    const std::vector<int64_t> none(11, N);
+    std::vector<int32_t> ids = plain[w].ids;
+    if (with) ids.insert(ids.end(), summary.begin(), summary.end());
+    EXPECT_EQ(seqs[w].ids, ids);
+    EXPECT_EQ(seqs[w].speaking_gen, ext(plain[w].speaking_gen, summary_gen));
+    EXPECT_EQ(seqs[w].speaking, ext(plain[w].speaking, none));
+    EXPECT_EQ(seqs[w].dst_update, ext(plain[w].dst_update, none));
+    EXPECT_EQ(seqs[w].dst_gen, ext(plain[w].dst_gen, none));
+    EXPECT_EQ(seqs[w].frame_index, plain[w].frame_index);
+    EXPECT_LE(seqs[w].ids.size(), 41u);
+  }
+  // one window: nothing overflows, no summary
+  Fixture big(1024);
+  auto one = make_sequences(c, big.tmpl, big.opt, Sampling{7, 0, 1.0});
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].ids, make_sequences(plain_clip, big.tmpl, big.opt, Sampling{7, 0, 1.0})[0].ids);
 }

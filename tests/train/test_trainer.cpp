@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -159,6 +160,137 @@ TEST(Trainer, ResumeIsBitwise) {
   EXPECT_TRUE(fs::exists(b + "/checkpoints/step-000010/trainer.json"));
   EXPECT_TRUE(fs::exists(b + "/checkpoints/tokenizer.model") == false);
   EXPECT_TRUE(fs::exists(b + "/checkpoints/step-000020/tokenizer.model"));
+}
+
+// model.dst_state_head with loss.w_dst_state = 0 must leave every other weight bitwise as the run
+// without the head: the head is drawn after the other parameters, its zero-weighted term adds exact
+// zeros to the gradients, and its zero gradients add nothing to the clipped norm. So the head is
+// purely additive, and with the key off nothing of the model's path runs differently.
+TEST(Trainer, StateHeadWithZeroWeightLeavesTheRestBitwise) {
+  at::set_num_threads(1);
+  Config c = tiny_config();
+  c.train.max_steps = 6;
+  c.train.save_every = 0;
+  std::string a = fresh_dir("state_off"), b = fresh_dir("state_zero");
+  EXPECT_EQ(run_training(c, {a, ""}), 0);
+  c.model.dst_state_head = true;
+  c.loss.w_dst_state = 0.0;
+  EXPECT_EQ(run_training(c, {b, ""}), 0);
+  const std::string ca = a + "/checkpoints/step-000006/", cb = b + "/checkpoints/step-000006/";
+  expect_same_tensors(ca + "model.safetensors", cb + "model.safetensors");
+  TensorMap x = load_safetensors(ca + "prospect.safetensors"), y = load_safetensors(cb + "prospect.safetensors");
+  EXPECT_EQ(y.size(), x.size() + 2);
+  for (auto& [k, t] : x) EXPECT_TRUE(y.count(k) && at::equal(t, y[k])) << k;
+  EXPECT_TRUE(y.count("dst_state_head.weight"));
+  // the four loss terms per step are the same; only the run with the head logs its term
+  std::ifstream fa(a + "/metrics.jsonl"), fb(b + "/metrics.jsonl");
+  std::string la, lb;
+  int steps = 0;
+  while (std::getline(fa, la) && std::getline(fb, lb)) {
+    auto ja = nlohmann::json::parse(la), jb = nlohmann::json::parse(lb);
+    if (ja.contains("split")) {
+      EXPECT_FALSE(ja.contains("state_accuracy"));
+      EXPECT_TRUE(jb.contains("state_accuracy"));
+      continue;
+    }
+    ++steps;
+    for (const char* k : {"loss", "loss_speaking_gen", "loss_speaking", "loss_dst_gen", "loss_dst_update", "grad_norm"})
+      EXPECT_EQ(ja[k].get<double>(), jb[k].get<double>()) << k << " at step " << ja["step"];
+    EXPECT_FALSE(ja.contains("loss_dst_state"));
+    EXPECT_TRUE(jb.contains("loss_dst_state"));
+  }
+  EXPECT_EQ(steps, 6);
+  // resuming the run with the head under a config without it: an error naming the key
+  std::string out;
+  std::vector<std::string> args = tiny_args(b);
+  args.push_back("--resume=auto");
+  args.push_back("--train.max_steps=8");
+  EXPECT_EQ(run_train(args, &out), 2) << out;
+  EXPECT_NE(out.find("model.dst_state_head"), std::string::npos) << out;
+}
+
+// The state head learns on the synthetic data: its loss falls and its validation accuracy over
+// (decision point, step) labels beats always answering the most frequent state.
+TEST(Trainer, StateHeadLearns) {
+  at::set_num_threads(1);
+  Config c = tiny_config();
+  c.model.dst_state_head = true;
+  c.train.max_steps = 40;
+  c.train.save_every = 0;
+  c.optim.lr = 3e-3;
+  std::string a = fresh_dir("state_learns");
+  EXPECT_EQ(run_training(c, {a, ""}), 0);
+  std::vector<double> loss;
+  double accuracy = -1;
+  std::ifstream in(a + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("split"))
+      accuracy = j["state_accuracy"].get<double>();
+    else
+      loss.push_back(j["loss_dst_state"].get<double>());
+  }
+  ASSERT_EQ(loss.size(), 40u);
+  double first = 0, last = 0;
+  for (int i = 0; i < 5; ++i) first += loss[i], last += loss[loss.size() - 1 - i];
+  EXPECT_LT(last, 0.7 * first) << "state loss, first 5 steps " << first / 5 << ", last 5 " << last / 5;
+
+  // the majority baseline of the validation labels, counted here from the clips
+  auto tok = load_tokenizer(c.data.tokenizer);
+  ChatTemplate tmpl = make_chat_template(c.data.template_name, *tok);
+  Store val(c.data.val);
+  SeqOptions opt = seq_options(c.data, static_cast<int32_t>(tok->vocab_size()), val.fps());
+  opt.state_steps = c.model.dst_state_steps;
+  double count[3] = {0, 0, 0};
+  for (int64_t i = 0; i < val.num_clips(); ++i)
+    for (const Sequence& s : make_sequences(val.clip(i), tmpl, opt, Sampling{}))
+      for (const auto& v : s.dst_state)
+        for (int64_t y : v) count[y] += 1;
+  double total = count[0] + count[1] + count[2];
+  ASSERT_GT(total, 0);
+  double majority = std::max({count[0], count[1], count[2]}) / total;
+  std::cout << "state head: loss " << first / 5 << " -> " << last / 5 << ", validation accuracy " << accuracy
+            << " (majority " << majority << ", " << total << " labels)\n";
+  EXPECT_GT(accuracy, majority + 0.05);
+}
+
+// Synthetic data with progress summaries (prospect_data synth --progress): windows cut after an
+// assistant turn end with the summary request and answer, and training runs on them.
+TEST(Trainer, TrainsOnProgressSummaries) {
+  at::set_num_threads(1);
+  const std::string d = test::synth_data("test_train_progress", 16, 16, 1, true, true);
+  Config c = tiny_config();
+  c.data.train = d + "/train.h5";
+  c.data.val = d + "/val.h5";
+  c.data.tokenizer = d + "/tokenizer.model";
+  c.data.max_seq_len = 384;
+  c.train.max_steps = 4;
+  c.train.save_every = 0;
+  auto tok = load_tokenizer(c.data.tokenizer);
+  ChatTemplate tmpl = make_chat_template(c.data.template_name, *tok);
+  Store train(c.data.train);
+  SeqOptions opt = seq_options(c.data, static_cast<int32_t>(tok->vocab_size()), train.fps());
+  const std::vector<int32_t> ask = tmpl.content(kSummaryPrompt);
+  int windows = 0, with_summary = 0;
+  for (int64_t i = 0; i < train.num_clips(); ++i)
+    for (const Sequence& s : make_sequences(train.clip(i), tmpl, opt, Sampling{})) {
+      ++windows;
+      with_summary += std::search(s.ids.begin(), s.ids.end(), ask.begin(), ask.end()) != s.ids.end();
+      EXPECT_LE(s.ids.size(), 384u);
+    }
+  std::cout << windows << " windows, " << with_summary << " end with a progress summary\n";
+  EXPECT_GT(with_summary, 0);
+  std::string run = fresh_dir("progress");
+  EXPECT_EQ(run_training(c, {run, ""}), 0);
+  std::ifstream in(run + "/metrics.jsonl");
+  int steps = 0;
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("split")) continue;
+    ++steps;
+    EXPECT_TRUE(std::isfinite(j["loss_speaking_gen"].get<double>()));
+  }
+  EXPECT_EQ(steps, 4);
 }
 
 TEST(Trainer, SavedLanguageModelLoadsAsPlainLlama) {

@@ -41,6 +41,8 @@ struct ModelConfig {
   std::string freeze = "";       // comma-separated name patterns (regex) of frozen parameters
   std::string dtype = "auto";    // auto (fp32 on CPU, bf16 autocast on GPU) | fp32 | bf16
   std::string device = "auto";   // auto | cpu | cuda
+  bool dst_state_head = false;   // the 3-class state head per step at decision points (SPEC §4)
+  int dst_state_steps = 16;  // steps the state head has outputs for (with the head)
 };
 
 struct LossConfig {
@@ -51,6 +53,9 @@ struct LossConfig {
   double w_speaking = 1.0;
   double w_dst_gen = 1.0;
   double w_dst_update = 1.0;
+  std::string state_loss = "ce";  // state head loss: ce | focal (with model.dst_state_head)
+  double state_focal_gamma = 2.0;
+  double w_dst_state = 1.0;
 };
 
 struct OptimConfig {

@@ -15,6 +15,7 @@ struct Turn {
   Role role = Role::User;
   std::string content;                // text (empty for DST_UPDATE)
   std::vector<DstTransition> updates; // DST_UPDATE only
+  std::string progress;               // assistant only, optional: ProAssist's summary of the progress so far
   double time = 0;
   int64_t start_frame = 0, end_frame = 0;  // inclusive; meaningless for the system turn
 };

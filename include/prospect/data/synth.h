@@ -23,6 +23,7 @@ struct SynthOptions {
   int vocab_size = 800;      // tokenizer (an upper bound: SentencePiece may make fewer)
   bool fp16 = true;          // on-disk type of the embeddings
   bool tokenizer = true;     // train the SentencePiece model
+  bool progress = false;     // assistant turns carry ProAssist-style progress summaries (Turn::progress)
 };
 
 struct SynthVideo {

@@ -28,6 +28,13 @@ struct DecisionScores {
   Ratio balanced_accuracy;  // frame views only
 };
 
+// The state head (model.dst_state_head) read in the stream: its accuracy over (decision point, step)
+// pairs, and the state tracked from generated updates over the same pairs (StreamResult's counts).
+struct StateHeadScores {
+  Ratio head_accuracy, tracked_accuracy;
+  int64_t pairs = 0;
+};
+
 struct Metrics {
   DecisionScores speaking_frame, speaking_event, dst_update_frame, dst_update_event;
   Ratio state_accuracy, joint_goal_accuracy, transition_f1, valid_update_ratio;
@@ -39,6 +46,7 @@ struct Metrics {
     ProAssistText text;
   };
   std::optional<ProAssist> proassist;
+  std::optional<StateHeadScores> state_head;  // only for a model with the state head
 };
 
 // Every ratio from summed counts (micro-average), text scores as given.
@@ -60,7 +68,9 @@ std::optional<EvalResult> gather_results(Communicator& comm, const std::vector<C
                                          bool proassist = false, MeteorScorer* meteor = nullptr);
 
 // eval.json text: speaking_frame, speaking_event, dst_update_frame, dst_update_event, dst, text,
-// proassist (eval.match = proassist only: proassist_json's keys), counts, config (as given by the caller: no world size, no paths). Ends with a newline.
+// proassist (eval.match = proassist only: proassist_json's keys), counts, config (with state_head:
+// dst.state_head_accuracy, dst.state_head_tracked_accuracy, counts.state_head_pairs) (as given by the
+// caller: no world size, no paths). Ends with a newline.
 std::string eval_json_text(const Metrics& m, const nlohmann::json& config);
 void write_eval_json(const std::string& path, const Metrics& m, const nlohmann::json& config);
 

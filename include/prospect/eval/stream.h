@@ -43,6 +43,9 @@ class ContextModel {
   // and what is fed next takes positions from context_len() on, as Hugging Face numbers new tokens from
   // the cache length. The heads are read again only after something is fed.
   virtual void drop(int64_t begin, int64_t end) = 0;
+  // The state head's choice (argmax, StepState's value) for the first n steps at the last position
+  // fed; empty for a model without the state head.
+  virtual std::vector<int> state_prediction(size_t n) { (void)n; return {}; }
 };
 
 // The template pieces the loop needs (built from a ChatTemplate by the caller).
@@ -76,6 +79,9 @@ struct StreamClip {
   std::vector<StreamInput> items;                   // frames and user turns in order
   std::vector<std::string> steps;                   // step ids in order (for the state turn)
   std::map<std::string, StepState> initial_state;   // SPEC §2.1
+  // The reference DST transitions with their end_frame, in stream order: only to score the state head
+  // (StreamOptions::score_state); never shown to the model.
+  std::vector<std::pair<int64_t, DstTransition>> reference_updates;
   const float* embeddings = nullptr;                // [frames of the clip, dim], row = frame - first_frame
   int64_t first_frame = 0;
   int64_t dim = 0;
@@ -113,6 +119,7 @@ struct StreamOptions {
   int reserved_tokens = 128;      // the ProAssist strategies act at max_seq_len - reserved_tokens
   int keep_last_tokens = 512;     // drop_middle
   int summary_max_tokens = 512;   // summarize_and_drop, as ProAssist
+  bool score_state = false;       // read the state head at the first decision point of every frame
 };
 
 // The positions a ContextModel must hold for these options: max_seq_len, plus what a summary request
@@ -132,6 +139,10 @@ struct StreamResult {
   int64_t reencoded_tokens = 0;   // positions it fed: re-encoded windows, summary requests, summaries and
                                   // the system turns rebuilt from them (drop_all and drop_middle: 0)
   int64_t frames_capped = 0;      // frames that reached max_turns_per_frame
+  // score_state: at the first decision point of each frame, every step's reference state (initial
+  // state + reference transitions of earlier frames) against the state head's choice and against
+  // the state tracked from generated updates so far. Counts of (decision point, step) pairs.
+  int64_t state_pairs = 0, state_head_correct = 0, state_tracked_correct = 0;
 };
 
 // Runs one clip. Errors (prospect::Error) when a single item cannot fit in data.max_seq_len after a

@@ -21,21 +21,29 @@ struct TokenNll {
 };
 
 // Doubles only, so that ranks sum it in one all-reduce (all_reduce_sum, distributed/communicator.h).
+// The state head's (decision point, step) labels and how many its argmax got right.
+struct StateCounts {
+  double correct = 0, total = 0;
+};
+
 struct TeacherForcedCounts {
   DecisionCounts speaking, dst_update;
   TokenNll assistant, dst;
+  StateCounts state;  // zero without the state head
   TeacherForcedCounts& operator+=(const TeacherForcedCounts& o);
 };
 
-// Outputs of DSTProActLlama::forward at batch.decision_index / batch.lm_index.
+// Outputs of DSTProActLlama::forward at batch.decision_index / batch.lm_index (state_logits undefined
+// without the state head).
 TeacherForcedCounts teacher_forced_counts(const at::Tensor& speaking_logits, const at::Tensor& dst_logits,
                                           const at::Tensor& lm_logits, const Batch& batch, double speak_threshold,
-                                          double dst_threshold);
+                                          double dst_threshold, const at::Tensor& state_logits = at::Tensor());
 
 struct TeacherForcedMetrics {
   std::optional<double> speaking_precision, speaking_recall, speaking_f1;
   std::optional<double> dst_update_precision, dst_update_recall, dst_update_f1;
   std::optional<double> ppl_assistant, ppl_dst;  // exp(mean NLL); null without tokens
+  std::optional<double> state_accuracy;          // state head, per (decision point, step); null without
 };
 TeacherForcedMetrics teacher_forced_metrics(const TeacherForcedCounts& c);
 

@@ -30,6 +30,9 @@ class IncrementalDecoder {
   float speaking_logit();
   float dst_logit();
   at::Tensor lm_logits();  // [vocab], `<image>` masked to -inf
+  // The state head's argmax (0 not_started, 1 in_progress, 2 completed) for the first n steps; empty
+  // without the state head; Error when n exceeds the steps it covers.
+  std::vector<int> state_prediction(size_t n);
 
   // Greedy decoding from the current position: each generated token is appended (so the cache holds
   // it afterwards); stops after end_id or max_new_tokens tokens, or when the window is full.

@@ -26,6 +26,10 @@ struct Batch {
   // gets position 0 (labelled nowhere), so the loss graph stays connected at zero weight.
   at::Tensor decision_index;       // [P] int64
   at::Tensor lm_index;             // [Q] int64
+  // With state labels (SeqOptions::state_steps): [P, S] int64, row i for decision_index[i], 0/1/2 per
+  // step or -100 (beyond the clip's steps; S = the most steps labelled in the batch, at least 1).
+  // Undefined without state labels.
+  at::Tensor dst_state_labels;
   LabelCounts counts;
   int64_t tokens = 0;              // non-padding tokens
   int64_t sequences = 0;
@@ -38,7 +42,7 @@ struct Batch {
 template <typename F>
 void for_each_tensor(Batch& b, F&& f) {
   auto& [input_ids, attention_mask, frames, speaking_labels, dst_update_labels, speaking_gen_labels, dst_gen_labels,
-         decision_index, lm_index, counts, tokens, sequences, clip_ids] = b;
+         decision_index, lm_index, dst_state_labels, counts, tokens, sequences, clip_ids] = b;
   auto visit = [&f](auto& field) {
     using T = std::decay_t<decltype(field)>;
     if constexpr (std::is_same_v<T, at::Tensor>) {
@@ -50,7 +54,7 @@ void for_each_tensor(Batch& b, F&& f) {
     }
   };
   visit(input_ids), visit(attention_mask), visit(frames), visit(speaking_labels), visit(dst_update_labels);
-  visit(speaking_gen_labels), visit(dst_gen_labels), visit(decision_index), visit(lm_index);
+  visit(speaking_gen_labels), visit(dst_gen_labels), visit(decision_index), visit(lm_index), visit(dst_state_labels);
   visit(counts), visit(tokens), visit(sequences), visit(clip_ids);
 }
 

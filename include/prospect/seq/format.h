@@ -21,6 +21,8 @@ struct SeqOptions {
   int max_seq_len = 1024;
   int32_t image_id = -1;        // the <image> token: the base vocabulary size
   double fps = 0;               // the store's fps, for clips that do not name their own
+  int state_steps = 0;          // > 0: state labels at decision points for up to this many steps
+                                // (the model's state head, model.dst_state_head); 0: none
 };
 SeqOptions seq_options(const DataConfig& d, int32_t image_id, double store_fps);
 
@@ -48,6 +50,12 @@ std::vector<std::string> system_texts(const Clip& clip, const SeqOptions& opt);
 // The reference state (SPEC §2.1) with every DST_UPDATE among items[0, upto) applied, in step order.
 std::vector<std::pair<std::string, StepState>> reference_state(const Clip& clip, const SeqOptions& opt,
                                                                const std::vector<StreamItem>& items, size_t upto);
+
+// ProAssist's summary request (a system turn) and its answer (an assistant turn whose content is a
+// progress summary of the data, Turn::progress), SPEC §3.
+constexpr const char* kSummaryPrompt = "Please summarize the progress.";
+// The two turns' ids; *answer_header_end receives the index of the assistant header's last token.
+std::vector<int32_t> summary_turn_ids(const std::string& progress, const ChatTemplate& tmpl, size_t* answer_header_end);
 
 // The `state` turn of a window (SPEC §3): the `state` role's header + "Current step states: ..." + end-of-turn.
 std::vector<int32_t> state_turn_ids(const std::vector<std::pair<std::string, StepState>>& state,

@@ -4,6 +4,9 @@
 //   speaking_gen_labels / dst_gen_labels: pre-shifted LM targets (position t holds ids[t+1]) from the
 //     last header token of an assistant / DST_UPDATE turn through the token before its end-of-turn,
 //     so content and the end-of-turn token are learned.
+//   dst_state (only with SeqOptions::state_steps > 0): at every decision point, the reference state of
+//     each step (step_ids order; StepState's value 0/1/2) with every DST_UPDATE turn before that
+//     point in the stream applied (at a turn's last token, that turn included).
 // Idle-frame negatives are kept by an order-free hash (SPEC §3), so the draw does not depend on data
 // order, rank count or resume.
 #pragma once
@@ -34,12 +37,17 @@ struct Sequence {
   std::vector<int32_t> ids;
   std::vector<int64_t> frame_index; // clip-relative index (frame - start_frame_idx) of each <image>, in order
   std::vector<int64_t> speaking, dst_update, speaking_gen, dst_gen;  // one per position
+  // With state labels: one entry per position, empty except at decision points (one label per step);
+  // without: empty.
+  std::vector<std::vector<int64_t>> dst_state;
 };
 
 struct LabelCounts {
   int64_t speaking_gen = 0, speaking = 0, dst_gen = 0, dst_update = 0;
+  int64_t dst_state = 0;  // (decision point, step) pairs with a state label
   LabelCounts& operator+=(const LabelCounts& o) {
     speaking_gen += o.speaking_gen, speaking += o.speaking, dst_gen += o.dst_gen, dst_update += o.dst_update;
+    dst_state += o.dst_state;
     return *this;
   }
 };
@@ -51,6 +59,7 @@ inline LabelCounts count_labels(const Sequence& s) {
     c.dst_gen += s.dst_gen[t] != kIgnore;
     c.dst_update += s.dst_update[t] != kIgnore;
   }
+  for (const auto& v : s.dst_state) c.dst_state += static_cast<int64_t>(v.size());
   return c;
 }
 
