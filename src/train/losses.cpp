@@ -62,7 +62,7 @@ LossTerms compute_loss(const at::Tensor& speaking_logits, const at::Tensor& dst_
   if (!state_logits.defined()) return out;
   PROSPECT_CHECK(b.dst_state_labels.defined(), "the model has a state head but the batch has no state labels");
   // labels [P, S'] for the batch's steps, S' <= the head's S
-  at::Tensor y = b.dst_state_labels.to(dev);
+  at::Tensor y = b.dst_state_labels;  // on the batch's device, as every label
   at::Tensor x = state_logits.narrow(1, 0, y.size(1)).reshape({-1, 3}).to(at::kFloat);
   at::Tensor rows = (y.reshape(-1) != kIgnore).nonzero().reshape(-1);
   at::Tensor ds = state_loss(x.index_select(0, rows), y.reshape(-1).index_select(0, rows), cfg).sum() /

@@ -40,6 +40,7 @@ struct StateModel : ContextModel {
     return {S1S, end_id};
   }
   int64_t context_len() const override { return static_cast<int64_t>(len); }
+  void drop(int64_t begin, int64_t end) override { len -= end - begin; }
   std::vector<int> state_prediction(size_t n) override {
     if (!has_head) return {};
     read_at.push_back(frame);
