@@ -576,8 +576,9 @@ TEST(Trainer, SigtermCheckpointsAndExits3) {
 
 // The no-DST baseline (data.dst_turns = false) end to end: training sees no DST_UPDATE turn (the DST
 // text loss 0 at every step, no DST perplexity at validation), and prospect_eval never asks the DST
-// head, even at a DST threshold every probability passes, while the same model at the same thresholds
-// with DST turns on does produce updates (so the check can fail).
+// head, even at a DST threshold every probability passes (the checkpoint's dst_turns = false wins over
+// the evaluation's configuration), while a model trained the same way with DST turns, at the same
+// thresholds, does produce updates (so the check can fail).
 TEST(Trainer, NoDstBaselineTrainsAndEvaluates) {
   std::string run = fresh_dir("no_dst"), out;
   auto args = with(with(with(tiny_args(run), "--train.max_steps=3"), "--data.dst_turns=false"), "--train.val_every=3");
@@ -599,21 +600,23 @@ TEST(Trainer, NoDstBaselineTrainsAndEvaluates) {
   EXPECT_EQ(steps, 3);
   EXPECT_EQ(vals, 1);
 
-  const std::string d = tiny_data(), ckpt = run + "/checkpoints/latest";
-  auto eval = [&](const std::string& name, const std::string& extra) {
-    std::string dir = run + "/" + name;
+  const std::string d = tiny_data();
+  auto eval_run = [&](const std::string& run, const std::string& name, const std::string& extra) {
+    std::string dir = run + "/" + name, ckpt = run + "/checkpoints/latest";
     auto r = test::run_program(test::binary_path("prospect_eval") + " --config " + run + "/config.ini --checkpoint " + ckpt +
                                " --split val --out " + dir + " --data.val=" + d + "/val.h5 --eval.max_new_tokens=4" +
                                " --eval.speak_threshold=0 --eval.dst_threshold=0 " + extra);
     EXPECT_EQ(r.code, 0) << r.output;
     return nlohmann::json::parse(test::read_text(dir + "/eval.json"));
   };
-  auto base = eval("eval_no_dst", "");
+  auto base = eval_run(run, "eval_no_dst", "--data.dst_turns=true");
   EXPECT_EQ(base["config"]["data"]["dst_turns"], false);
   EXPECT_GT(base["counts"]["turns"].get<int64_t>(), 0) << base.dump();  // it spoke
   EXPECT_TRUE(base["speaking_event"]["precision"].is_number()) << base.dump();
   EXPECT_EQ(base["dst_update_event"]["precision"], nullptr) << base.dump();  // and never updated the state
   EXPECT_EQ(base["dst_update_event"]["recall"], 0.0) << base.dump();
-  auto with_dst = eval("eval_dst", "--data.dst_turns=true");
+  std::string control = fresh_dir("no_dst_control");
+  ASSERT_EQ(run_train(with(with(tiny_args(control), "--train.max_steps=3"), "--train.val_every=3"), &out), 0) << out;
+  auto with_dst = eval_run(control, "eval_dst", "");
   EXPECT_TRUE(with_dst["dst_update_event"]["precision"].is_number()) << with_dst.dump();
 }
