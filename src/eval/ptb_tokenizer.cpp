@@ -198,29 +198,18 @@ Match k_apoword2(const Text& t, size_t i) {  // y APOS / letter
   size_t a = t.apos(i + 1);
   return a && jletter(t.at(i + 1 + a)) ? tok_as(2 + a, 1 + a, t.s.substr(i, 1 + a)) : Match{};
 }
-Match k_full_url(const Text& t, size_t i) {
-  size_t n = full_url(t, i);
+using Scan = size_t (*)(const Text&, size_t);
+// A kind whose whole scan is one token as written (URLs, e-mail addresses, Twitter names).
+template <Scan scan>
+Match k_whole(const Text& t, size_t i) {
+  size_t n = scan(t, i);
   return n ? tok(t, i, n) : Match{};
 }
-Match k_likely_url(const Text& t, size_t i) {
-  size_t n = likely_url(t, i);
-  return n ? tok(t, i, n) : Match{};
-}
-Match k_email(const Text& t, size_t i) {
-  size_t n = email(t, i);
-  return n ? tok(t, i, n) : Match{};
-}
-Match k_twitter(const Text& t, size_t i) {
-  size_t n = twitter(t, i);
-  return n ? tok(t, i, n) : Match{};
-}
-Match k_redaux_ctx(const Text& t, size_t i) {
-  size_t r = redaux(t, i);
-  return r && t.at(i + r) != kEnd && !ascii_alpha(t.at(i + r)) ? tok_as(r + 1, r, latex_quotes(t.s.substr(i, r), false))
-                                                                : Match{};
-}
-Match k_sredaux_ctx(const Text& t, size_t i) {
-  size_t r = sredaux(t, i);
+// A contraction part ('s, n't ...) as its own token when a character other than an ASCII letter follows:
+// that character is matched (the context) but not taken.
+template <Scan scan>
+Match k_aux_ctx(const Text& t, size_t i) {
+  size_t r = scan(t, i);
   return r && t.at(i + r) != kEnd && !ascii_alpha(t.at(i + r)) ? tok_as(r + 1, r, latex_quotes(t.s.substr(i, r), false))
                                                                 : Match{};
 }
@@ -512,7 +501,8 @@ Match k_nbsp(const Text& t, size_t i) { return t.lit(i, "&nbsp;") ? Match{6, 6, 
 
 const Kind kKinds[] = {
     k_cannot, k_twas, k_tis, k_gonna, k_cplus, k_sgml, k_mdash, k_amp, k_word_redaux, k_sword_sredaux, k_word,
-    k_apoword, k_apoword2, k_full_url, k_likely_url, k_email, k_twitter, k_redaux_ctx, k_sredaux_ctx, k_date, k_number, k_subsup,
+    k_apoword, k_apoword2, k_whole<full_url>, k_whole<likely_url>, k_whole<email>, k_whole<twitter>,
+    k_aux_ctx<redaux>, k_aux_ctx<sredaux>, k_date, k_number, k_subsup,
     k_frac, k_frac2, k_tbspec, k_thing3, k_dolsign, k_dolsign2, k_acronym_ctx, k_abbrev3_ctx, k_pty_ltd,
     k_abbrev1_sentend, k_abbrev1_any2, k_abbrev1, k_abbrev2, k_abbrev4_space, k_acro_spacenl, k_tbspec2,
     k_filename, k_word_dot_insentp, k_phone, k_dblquot_open, k_dblquot, k_del, k_lt, k_gt, k_smiley, k_bracket,
