@@ -41,7 +41,9 @@ int eval_stream(int argc, const char* const* argv) {
       usage_fail("--mode: expected stream or teacher-forced, found '{}'", mode);
     if (sweep) mode = "teacher-forced";
 
-    auto comm = make_communicator(cfg.dist.backend, false, cfg.dist.timeout_s);
+    // The host plane: evaluation exchanges host data only (results, counts); dist.backend is checked
+    // against the device once it is known (open_eval_inputs).
+    auto comm = make_communicator(cfg.dist.backend, cfg.dist.timeout_s);
     init_logging(comm->rank());
 
     return run_ranks(*comm, [&] {

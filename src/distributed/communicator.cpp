@@ -77,23 +77,15 @@ int run_ranks(Communicator& comm, const std::function<int()>& body) {
   return code;  // not reached
 }
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool device_is_cuda,
-                                                double timeout_s) {
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, double timeout_s) {
+  // The name is checked now; whether it can be met waits for the device (choose_data_backend).
   if (backend != "auto" && backend != "mpi" && backend != "nccl")
     usage_fail("dist.backend: expected auto, mpi or nccl, found '{}'", backend);
-  bool want_nccl = backend == "nccl" || (backend == "auto" && device_is_cuda && nccl_available());
-  if (want_nccl) {
-    if (!nccl_available()) usage_fail("dist.backend=nccl: this build has no NCCL (rebuild with NCCL found)");
-    if (!device_is_cuda) usage_fail("dist.backend=nccl needs a CUDA device (model.device)");
-    auto mpi = make_mpi_communicator(timeout_s);
-    int local = mpi_local_rank();
-    return make_nccl_communicator(std::move(mpi), local, timeout_s);
-  }
-  return make_mpi_communicator(timeout_s);
+  return make_mpi_communicator(timeout_s);  // the host plane is always MPI (data_plane.h)
 }
 
 int node_local_rank(const Communicator& comm) {
-  if (comm.backend() == "mpi" || comm.backend() == "nccl") return mpi_local_rank();
+  if (comm.backend() == "mpi") return mpi_local_rank();
   for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"})
     if (const char* s = std::getenv(v)) return std::max(0, std::atoi(s));
   return 0;
@@ -104,8 +96,9 @@ int node_local_rank(const Communicator& comm) {
 #ifndef PROSPECT_HAVE_NCCL
 namespace prospect {
 bool nccl_available() { return false; }
-std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator>, int, double) {
-  fail("this build has no NCCL backend (NCCL was not found when it was configured)");
+std::string nccl_version() { return ""; }
+std::unique_ptr<NcclComm> make_nccl_comm(Communicator&, int, void*, double) {
+  fail("this build has no NCCL (NCCL was not found when it was configured)");
 }
 }  // namespace prospect
 #endif

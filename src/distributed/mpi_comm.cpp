@@ -6,6 +6,9 @@
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
+#if __has_include(<mpi-ext.h>)
+#include <mpi-ext.h>  // Open MPI's MPIX_Query_cuda_support
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -435,6 +438,15 @@ int mpi_local_rank() {
   MPI_Comm_rank(local, &r);
   MPI_Comm_free(&local);
   return r;
+}
+
+bool mpi_cuda_aware() {
+#if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
+  ensure_mpi();
+  return MPIX_Query_cuda_support() == 1;  // built with CUDA support *and* running with it
+#else
+  return false;  // not known to be CUDA-aware: device memory is staged through host buffers
+#endif
 }
 
 }  // namespace prospect

@@ -1,6 +1,5 @@
-// The NCCL backend (compiled only with PROSPECT_HAVE_NCCL). Device pointers and counts in, no
-// LibTorch. Non-blocking everywhere: the communicator is created with config.blocking = 0 and every
-// operation is polled (ncclCommGetAsyncError, cudaEventQuery) against the deadline, so a lost peer
+// NCCL on device pointers (compiled only with PROSPECT_HAVE_NCCL). No LibTorch. Non-blocking
+// everywhere: the communicator is created with config.blocking = 0 and every operation is polled (ncclCommGetAsyncError, cudaEventQuery) against the deadline, so a lost peer
 // ends in ncclCommAbort + MPI_Abort(4) instead of a hang. See nccl_comm.h.
 #include "prospect/distributed/nccl_comm.h"
 
@@ -17,6 +16,13 @@
 namespace prospect {
 
 bool nccl_available() { return true; }
+
+std::string nccl_version() {
+  int v = 0;
+  if (ncclGetVersion(&v) != ncclSuccess) return "(unknown version)";
+  // NCCL >= 2.9 codes a version as major*10000 + minor*100 + patch.
+  return fmt::format("{}.{}.{}", v / 10000, (v / 100) % 100, v % 100);
+}
 
 namespace {
 
@@ -49,28 +55,27 @@ struct NcclWork : Work {
   void wait() override;
 };
 
-class NcclCommunicator : public Communicator {
+class NcclCommunicator : public NcclComm {
  public:
-  NcclCommunicator(std::unique_ptr<Communicator> mpi, int device, double timeout_s)
-      : mpi_(std::move(mpi)), timeout_s_(timeout_s) {
-    int n = 0;
-    cuda_check(cudaGetDeviceCount(&n), "cudaGetDeviceCount");
-    PROSPECT_CHECK(n > 0, "NCCL backend: no CUDA device visible on rank {}", mpi_->rank());
-    device_ = device % n;
+  NcclCommunicator(Communicator& host, int gpu, void* stream, double timeout_s)
+      : host_(host), timeout_s_(timeout_s), device_(gpu), stream_(static_cast<cudaStream_t>(stream)) {
+    PROSPECT_CHECK(stream_ != nullptr, "NCCL on rank {}: no CUDA stream given", host_.rank());
     cuda_check(cudaSetDevice(device_), "cudaSetDevice");
-    // Blocking stream on purpose: it synchronises with the legacy default stream (nccl_comm.h).
-    cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamDefault), "cudaStreamCreate");
-
     ncclUniqueId id;
-    if (mpi_->rank() == 0 && ncclGetUniqueId(&id) != ncclSuccess) fail("ncclGetUniqueId failed");
-    mpi_->broadcast(&id, sizeof(id), DType::U8, 0);
+    std::memset(&id, 0, sizeof(id));
+    if (host_.rank() == 0) {
+      ncclResult_t r = ncclGetUniqueId(&id);
+      if (r != ncclSuccess) fail("rank 0: ncclGetUniqueId failed: {}", ncclGetErrorString(r));
+    }
+    host_.broadcast(&id, sizeof(id), DType::U8, 0);  // host memory, over MPI
 
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
-    ncclResult_t r = ncclCommInitRankConfig(&comm_, mpi_->size(), id, mpi_->rank(), &config);
-    if (r != ncclSuccess && r != ncclInProgress) fail("ncclCommInitRankConfig failed: {}", ncclGetErrorString(r));
+    ncclResult_t r = ncclCommInitRankConfig(&comm_, host_.size(), id, host_.rank(), &config);
+    if (r != ncclSuccess && r != ncclInProgress)
+      fail("rank {}: ncclCommInitRankConfig failed: {}", host_.rank(), ncclGetErrorString(r));
     wait_async("ncclCommInitRank");
-    spdlog::info("NCCL {} communicator: {} ranks, rank {} on GPU {}", NCCL_VERSION_CODE, mpi_->size(), mpi_->rank(),
+    spdlog::info("NCCL {} communicator: {} ranks, rank {} on GPU {}", nccl_version(), host_.size(), host_.rank(),
                  device_);
   }
   ~NcclCommunicator() override {
@@ -78,59 +83,38 @@ class NcclCommunicator : public Communicator {
       if (broken_) ncclCommAbort(comm_);
       else ncclCommDestroy(comm_);
     }
-    if (stream_) cudaStreamDestroy(stream_);
   }
 
-  int rank() const override { return mpi_->rank(); }
-  int size() const override { return mpi_->size(); }
-  std::string backend() const override { return "nccl"; }
+  int rank() const override { return host_.rank(); }
+  int size() const override { return host_.size(); }
 
-  void all_reduce(void* buf, size_t count, DType t, ReduceOp op) override {
-    all_reduce_async(buf, count, t, op)->wait();
-  }
   std::unique_ptr<Work> all_reduce_async(void* buf, size_t count, DType t, ReduceOp op) override {
-    auto w = std::make_unique<NcclWork>(this, fmt::format("nccl all_reduce ({} elements)", count));
+    auto w = std::make_unique<NcclWork>(this, fmt::format("ncclAllReduce ({} x {}, {})", count, int(t),
+                                                          op == ReduceOp::Sum ? "sum" : "max"));
     nccl_check(ncclAllReduce(buf, buf, count, nccl_type(t), op == ReduceOp::Sum ? ncclSum : ncclMax, comm_, stream_),
                w->what);
     record(*w);
     return w;
   }
-  void broadcast(void* buf, size_t count, DType t, int root) override {
+  std::unique_ptr<Work> broadcast_async(void* buf, size_t count, DType t, int root) override {
     if (root < 0 || root >= size()) throw UsageError(fmt::format("broadcast: root {} out of range", root));
-    NcclWork w(this, fmt::format("nccl broadcast ({} elements, root {})", count, root));
-    nccl_check(ncclBroadcast(buf, buf, count, nccl_type(t), root, comm_, stream_), w.what);
-    record(w);
-    w.wait();
+    auto w = std::make_unique<NcclWork>(this, fmt::format("ncclBroadcast ({} x {}, root {})", count, int(t), root));
+    nccl_check(ncclBroadcast(buf, buf, count, nccl_type(t), root, comm_, stream_), w->what);
+    record(*w);
+    return w;
   }
-  // Host-side: through MPI.
-  void barrier() override { mpi_->barrier(); }
-  void barrier(double timeout_s, const std::string& limit) override { mpi_->barrier(timeout_s, limit); }
-  std::vector<std::string> gather_bytes(const std::string& mine, int root) override {
-    return mpi_->gather_bytes(mine, root);
-  }
-  void abort(int code) override {
-    broken_ = true;
-    if (comm_) ncclCommAbort(comm_);
-    comm_ = nullptr;
-    mpi_->abort(code);
-  }
-  void fail_job(int code, const std::string& message) override {
-    broken_ = true;
-    if (comm_) ncclCommAbort(comm_);
-    comm_ = nullptr;
-    mpi_->fail_job(code, message);
-  }
-  void check_peer_failures() override { mpi_->check_peer_failures(); }
 
   double timeout_s() const { return timeout_s_; }
 
+  // The watchdog's end: abort NCCL first (a collective stuck on the GPU would keep the process),
+  // then the whole job through MPI with exit 4.
   [[noreturn]] void fail_op(const std::string& what, const std::string& why) {
     broken_ = true;
-    spdlog::error("collective {} on rank {} {}; aborting the NCCL communicator and the job (exit {})", what,
+    spdlog::error("NCCL collective {} on rank {} {}; aborting the NCCL communicator and the job (exit {})", what,
                   rank(), why, int(kExitPeerFailed));
     if (comm_) ncclCommAbort(comm_);
     comm_ = nullptr;
-    mpi_->abort(kExitPeerFailed);
+    host_.abort(kExitPeerFailed);
     std::abort();  // not reached
   }
 
@@ -166,7 +150,7 @@ class NcclCommunicator : public Communicator {
     cuda_check(cudaEventRecord(w.event, stream_), "cudaEventRecord");
   }
 
-  std::unique_ptr<Communicator> mpi_;
+  Communicator& host_;
   double timeout_s_;
   int device_ = 0;
   cudaStream_t stream_ = nullptr;
@@ -198,10 +182,8 @@ void NcclWork::wait() {
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator> mpi, int device,
-                                                     double timeout_s) {
-  PROSPECT_CHECK(mpi != nullptr, "make_nccl_communicator: no MPI communicator to carry the NCCL id");
-  return std::make_unique<NcclCommunicator>(std::move(mpi), device, timeout_s);
+std::unique_ptr<NcclComm> make_nccl_comm(Communicator& host, int gpu, void* cuda_stream, double timeout_s) {
+  return std::make_unique<NcclCommunicator>(host, gpu, cuda_stream, timeout_s);
 }
 
 }  // namespace prospect

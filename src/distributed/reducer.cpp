@@ -48,13 +48,32 @@ std::string shape_string(const torch::Tensor& t) {
 
 }  // namespace
 
+static c10::Device params_device(const std::vector<std::pair<std::string, torch::Tensor>>& named_params) {
+  for (auto& [name, t] : named_params)
+    if (t.requires_grad()) return t.device();
+  return c10::Device(c10::kCPU);
+}
+
+Reducer::Reducer(std::vector<std::pair<std::string, torch::Tensor>> named_params, DataPlane& data,
+                 ReducerOptions opts)
+    : data_(&data), opts_(opts) {
+  init(std::move(named_params));
+}
+
 Reducer::Reducer(std::vector<std::pair<std::string, torch::Tensor>> named_params, Communicator& comm,
                  ReducerOptions opts)
-    : comm_(comm), opts_(opts) {
+    : owned_plane_(make_mpi_data_plane(comm, params_device(named_params))), data_(owned_plane_.get()), opts_(opts) {
+  init(std::move(named_params));
+}
+
+void Reducer::init(std::vector<std::pair<std::string, torch::Tensor>> named_params) {
   for (auto& [name, t] : named_params)
     if (t.requires_grad()) params_.push_back(Param{name, t});  // frozen parameters take no part
+  for (auto& p : params_)
+    PROSPECT_CHECK(p.tensor.device() == data_->device(), "reducer: parameter {} is on {}, the data plane on {}", p.name,
+                   p.tensor.device().str(), data_->device().str());
   build_buckets();
-  if (comm_.size() > 1) {
+  if (data_->size() > 1) {
     install_hooks();
     if (opts_.overlap) thread_ = std::thread([this] { comm_thread_main(); });
   }
@@ -137,6 +156,7 @@ void Reducer::reset_round() {
   for (auto& b : buckets_) {
     b.pending = int(b.params.size());
     b.started = false;
+    b.work.reset();  // done: finalize() waited for it (or the round never started it)
   }
   next_bucket_ = 0;
   active_ = false;
@@ -182,16 +202,21 @@ void Reducer::start_bucket(int b) {
   }
   bk.flat.narrow(0, bk.numel, int64_t(bk.params.size())).copy_(used);
   bk.started = true;
-  auto work = comm_.all_reduce_async(bk.flat.data_ptr(), size_t(bk.flat.numel()), bk.dtype, ReduceOp::Sum);
+  // The copies above are on the compute stream (the one backward runs on); the all-reduce, on the
+  // data plane's comm stream, starts after them (stream.h).
+  std::shared_ptr<Event> ready = data_->compute_stream().record();
+  Collective c = data_->all_reduce_async(bk.flat, ReduceOp::Sum, *ready);
+  bk.work = std::move(c.work);
+  bk.done = std::move(c.done);
   if (thread_.joinable()) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(std::move(work));
+      queue_.push_back(bk.work.get());
       ++launched_;
     }
     cv_.notify_all();
   } else {
-    work->wait();
+    bk.work->wait();
     ++launched_;
     ++completed_;
   }
@@ -199,12 +224,12 @@ void Reducer::start_bucket(int b) {
 
 void Reducer::comm_thread_main() {
   for (;;) {
-    std::unique_ptr<Work> work;
+    Work* work = nullptr;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stop_
-      work = std::move(queue_.front());
+      work = queue_.front();
       queue_.erase(queue_.begin());
     }
     try {
@@ -228,7 +253,7 @@ void Reducer::comm_thread_main() {
 }
 
 double Reducer::finalize() {
-  if (!sync_ || comm_.size() == 1) {
+  if (!sync_ || data_->size() == 1) {
     reset_round();
     return 0.0;
   }
@@ -245,7 +270,7 @@ double Reducer::finalize() {
       spdlog::info("reducer: {} trainable parameter(s) got no gradient in this backward on rank {} ({}{}): "
                    "their bucket and the later ones are reduced after backward (less overlap); freeze "
                    "parameters that are never used (logged once)",
-                   unused.size(), comm_.rank(), names, unused.size() > 8 ? ", ..." : "");
+                   unused.size(), data_->rank(), names, unused.size() > 8 ? ", ..." : "");
     }
   }
   // Buckets with unused parameters, and everything when not overlapping: started now, in order.
@@ -269,6 +294,9 @@ double Reducer::finalize() {
          "backward (used inside and outside a re-entrant checkpoint?); set dist.overlap=false",
          names);
   }
+  // The optimizer's stream waits for the comm stream (no device-wide synchronisation); the copies
+  // below and everything after them are ordered after every bucket's all-reduce.
+  for (auto& bk : buckets_) data_->compute_stream().wait(*bk.done);
   torch::NoGradGuard no_grad;
   for (auto& bk : buckets_) {
     auto used = bk.flat.narrow(0, bk.numel, int64_t(bk.params.size())).to(torch::kCPU, torch::kFloat64);
@@ -323,7 +351,7 @@ static std::string first_difference(const std::string& a, const std::string& b) 
   }
 }
 
-void broadcast_parameters(torch::nn::Module& module, Communicator& comm) {
+void broadcast_parameters(torch::nn::Module& module, Communicator& comm, DataPlane& data) {
   if (comm.size() == 1) return;
   // 1. Same list everywhere? Hashes gathered on rank 0; on a mismatch each rank's full list too.
   std::string desc = describe_parameters(module);
@@ -347,29 +375,28 @@ void broadcast_parameters(torch::nn::Module& module, Communicator& comm) {
     comm.broadcast(msg.data(), size_t(n), DType::U8, 0);
     fail("broadcast_parameters: {}", msg);
   }
-  // 2. Rank 0's values everywhere.
+  // 2. Rank 0's values everywhere, over the data plane (device memory).
   torch::NoGradGuard no_grad;
-  auto send = [&](torch::Tensor t, const std::string& name) {
-    DType dt;
-    switch (t.scalar_type()) {
-      case torch::kFloat32: dt = DType::F32; break;
-      case torch::kFloat64: dt = DType::F64; break;
-      case torch::kInt64: dt = DType::I64; break;
-      default: {  // other types travel as bytes
-        dt = DType::U8;
-      }
-    }
-    size_t count = dt == DType::U8 ? size_t(t.numel()) * t.element_size() : size_t(t.numel());
-    if (t.is_contiguous()) {
-      comm.broadcast(t.data_ptr(), count, dt, 0);
-    } else {
-      auto c = t.contiguous();
-      comm.broadcast(c.data_ptr(), count, dt, 0);
-      t.copy_(c);
-    }
+  auto send = [&](torch::Tensor t) {
+    torch::Tensor c = t.is_contiguous() ? t : t.contiguous();
+    const auto st = c.scalar_type();
+    const bool as_is = st == torch::kFloat32 || st == torch::kFloat64 || st == torch::kInt64 || st == torch::kUInt8;
+    data.broadcast(as_is ? c : c.reshape({-1}).view(torch::kUInt8), 0);  // other types travel as bytes
+    if (!c.is_same(t)) t.copy_(c);
   };
-  for (auto& item : module.named_parameters(true)) send(item.value(), item.key());
-  for (auto& item : module.named_buffers(true)) send(item.value(), item.key());
+  for (auto& item : module.named_parameters(true)) send(item.value());
+  for (auto& item : module.named_buffers(true)) send(item.value());
+}
+
+void broadcast_parameters(torch::nn::Module& module, Communicator& comm) {
+  if (comm.size() == 1) return;
+  c10::Device device(c10::kCPU);
+  for (auto& p : module.parameters(true)) {
+    device = p.device();
+    break;
+  }
+  auto data = make_mpi_data_plane(comm, device);
+  broadcast_parameters(module, comm, *data);
 }
 
 }  // namespace prospect

@@ -11,6 +11,7 @@
 #include "eval_inputs.h"
 #include "prospect/core/file.h"
 #include "prospect/data/validate.h"
+#include "prospect/distributed/data_plane.h"
 #include "prospect/eval/kv_cache_model.h"
 #include "prospect/eval/meteor.h"
 #include "prospect/eval/proassist_eval.h"
@@ -152,6 +153,12 @@ std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s, Communicator& c
   if (cfg.train.threads > 0) at::set_num_threads(cfg.train.threads);
   auto o = std::make_unique<EvalInputs>();
   o->dev = select_device(cfg.model, node_local_rank(comm));  // before the first CUDA allocation
+  // No gradients, no parameters to broadcast: evaluation needs no data plane, and its gather stays on
+  // the host plane (MPI). dist.backend must still be one the device can meet (nccl needs a GPU).
+  const std::string data_backend =
+      choose_data_backend(cfg.dist.backend, o->dev.device.is_cuda(), nccl_data_plane_available());
+  spdlog::info("dist.backend={} ({} on this device): evaluation exchanges host data only, over {}", cfg.dist.backend,
+               data_backend, comm.backend());
   std::vector<std::string> devices = comm.gather_bytes(o->dev.name, 0);
   for (size_t r = 0; r < devices.size(); ++r)
     spdlog::info("rank {} runs on {}{}", r, devices[r], o->dev.bf16 ? " (bf16 autocast)" : "");

@@ -31,6 +31,7 @@
 #include "prospect/core/version.h"
 #include "prospect/data/prefetch.h"
 #include "prospect/distributed/communicator.h"
+#include "prospect/distributed/data_plane.h"
 #include "prospect/distributed/reducer.h"
 #include "prospect/distributed/signals.h"
 #include "prospect/eval/teacher_forced.h"
@@ -84,7 +85,8 @@ struct Training {
   const Config& cfg;
   const TrainArgs& args;
   // processes
-  Communicator* comm;  // run_training's
+  Communicator* comm;  // run_training's: the host plane (MPI or single), every host scalar
+  std::unique_ptr<DataPlane> data;  // the data plane (NCCL or MPI): parameters and gradient buckets
   int rank = 0, world = 1, virtual_ranks = 1;
   // data
   std::unique_ptr<Tokenizer> tok;
@@ -176,6 +178,8 @@ std::string set_up_processes(Training& t) {
   // before the first CUDA allocation, and before the run folder: a request that cannot be met leaves
   // nothing behind
   t.dev = select_device(cfg.model, node_local_rank(*t.comm));
+  // dist.backend against the device, before anything is written (the plane itself comes in set_up_model)
+  choose_data_backend(cfg.dist.backend, t.dev.device.is_cuda(), nccl_data_plane_available());
 
   // a fresh run needs an empty folder; --resume auto starts fresh when there is no checkpoint
   std::string ckpt;
@@ -231,9 +235,10 @@ void set_up_model(Training& t, const std::string& ckpt, int64_t feature_dim) {
   }
   t.optimizer = std::make_unique<AdamW>(t.trainable, cfg.optim);
   if (ck) t.optimizer->load_state(load_optimizer_state(*ck), ck->dir + "/optimizer.safetensors");
+  t.data = make_data_plane(cfg.dist.backend, t.dev.device, *t.comm, cfg.dist.timeout_s);
   if (t.world > 1) {
-    broadcast_parameters(*t.model, *t.comm);
-    t.reducer = std::make_unique<Reducer>(t.trainable, *t.comm, ReducerOptions{cfg.dist.bucket_mb, 1.0, cfg.dist.overlap});
+    broadcast_parameters(*t.model, *t.comm, *t.data);
+    t.reducer = std::make_unique<Reducer>(t.trainable, *t.data, ReducerOptions{cfg.dist.bucket_mb, 1.0, cfg.dist.overlap});
   }
   int64_t n_params = 0;
   for (auto& [n, p] : t.trainable) n_params += p.numel();
@@ -536,7 +541,7 @@ int run_loop(const Config& cfg, const TrainArgs& args, Communicator& comm) {
 // (run_ranks), instead of leaving the others waiting in their next collective until dist.timeout_s.
 int run_training(const Config& cfg, const TrainArgs& args) {
   std::unique_ptr<Communicator> comm =
-      launched_by_mpi() ? make_communicator(cfg.dist.backend, false, cfg.dist.timeout_s) : make_single_communicator();
+      launched_by_mpi() ? make_communicator(cfg.dist.backend, cfg.dist.timeout_s) : make_single_communicator();
   return run_ranks(*comm, [&] { return run_loop(cfg, args, *comm); });
 }
 

@@ -137,3 +137,14 @@ TEST(TrainChecks, ResumeDropsTheRecordsOfLostSteps) {
   EXPECT_EQ(after.steps, one_to(20));
   EXPECT_EQ(after.vals, 1);  // the validation at the end, once
 }
+
+// dist.backend=nccl asks for the NCCL data plane, which needs the model on a GPU: without one (this
+// machine, model.device auto -> cpu) a single process ends with exit 2 naming the key, before the run
+// folder exists (SPEC §7).
+TEST(TrainChecks, NcclWithoutAGpuIsAUsageErrorBeforeAnythingIsWritten) {
+  std::string dir = test::fresh_dir("train_checks_nccl");
+  auto r = train(test::tiny_train_args(dir + "/run") + " --train.max_steps=1 --model.device=cpu --dist.backend=nccl");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("dist.backend=nccl"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir + "/run")) << "a refused request left a run folder";
+}

@@ -147,3 +147,13 @@ TEST(TrainFailures, ResumeWithAnotherProcessCountKeepsTheDataOrder) {
   EXPECT_EQ(uneven.code, 2) << uneven.output;
   EXPECT_NE(uneven.output.find("cannot resume"), std::string::npos) << uneven.output;
 }
+
+// The same refusal under mpirun: every rank ends with exit 2 (not a timeout), the key named.
+TEST(TrainFailures, NcclWithoutAGpuEndsEveryRankWithExit2) {
+  std::string dir = test::fresh_dir("train_failures_nccl");
+  auto r = run(mpirun(2) + train_bin() + test::tiny_train_args(dir + "/run") +
+               " --train.max_steps=1 --model.device=cpu --dist.backend=nccl");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("dist.backend=nccl"), std::string::npos) << r.output;
+  EXPECT_LT(r.seconds, 60) << "ended by a timeout, not at once";
+}

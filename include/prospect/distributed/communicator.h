@@ -1,7 +1,8 @@
-// The one interface the trainer and the evaluator talk to for collectives. Backends: MPI (CPU
-// memory; mpi_comm.cpp) and NCCL (device pointers and counts; nccl_comm.cpp, compiled when NCCL is
-// found). Every collective is bounded by a timeout: a dead or stuck peer raises PeerError (exit 4),
-// never a hang. Moves bytes and numbers only: knows nothing of tensors or layers.
+// The host plane: the one interface the trainer and the evaluator talk to for collectives of *host*
+// memory (counts, losses, flags, gathers, barriers). Backends: MPI (mpi_comm.cpp) and "single".
+// Device memory (gradients, parameters) takes the data plane instead (data_plane.h: NCCL or MPI).
+// Every collective is bounded by a timeout: a dead or stuck peer raises PeerError (exit 4), never a
+// hang. Moves bytes and numbers only: knows nothing of tensors or layers.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -29,7 +30,7 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  virtual std::string backend() const = 0;  // "mpi" | "nccl" | "single"
+  virtual std::string backend() const = 0;  // "mpi" | "single"
 
   virtual void all_reduce(void* buf, size_t count, DType t, ReduceOp op) = 0;
   virtual std::unique_ptr<Work> all_reduce_async(void* buf, size_t count, DType t, ReduceOp op) = 0;
@@ -78,12 +79,11 @@ int run_ranks(Communicator& comm, const std::function<int()>& body);
 // world size 1, no MPI needed (tests, single-process tools): every collective is the identity.
 std::unique_ptr<Communicator> make_single_communicator();
 
-// The backend chosen at run time (dist.backend): "mpi" (CPU memory), "nccl" (device pointers; needs
-// a build with NCCL and device_is_cuda), "auto" (nccl when device_is_cuda and NCCL is built in, else
-// mpi). The NCCL communicator uses the local rank's GPU (local rank modulo the visible devices).
-// Every collective is bounded by timeout_s (dist.timeout_s); past it the job ends with exit 4.
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool device_is_cuda,
-                                                double timeout_s);
+// The host plane of a job launched by MPI (data_plane.h): always MPI, whatever dist.backend says
+// (host scalars never take NCCL); dist.backend chooses the data plane (make_data_plane). Checks here
+// that dist.backend names a backend (UsageError otherwise). Every collective is bounded by timeout_s
+// (dist.timeout_s); past it the job ends with exit 4.
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, double timeout_s);
 
 // This process's rank among the processes of its node (which GPU it takes, model/device.h): MPI's
 // shared-memory split for an MPI communicator; else the launcher's OMPI_COMM_WORLD_LOCAL_RANK or

@@ -24,4 +24,8 @@ std::unique_ptr<Communicator> make_mpi_communicator(double timeout_s, bool abort
 // The rank among the processes on this node (MPI_Comm_split_type SHARED); initialises MPI if needed.
 int mpi_local_rank();
 
+// Whether this MPI reads and writes CUDA device memory itself (Open MPI's MPIX_Query_cuda_support at
+// run time; false where the build cannot ask). Initialises MPI if needed.
+bool mpi_cuda_aware();
+
 }  // namespace prospect

@@ -1,25 +1,43 @@
-// The NCCL backend of Communicator: all_reduce / all_reduce_async / broadcast on raw *device* pointers
-// and counts (no LibTorch needed), on a dedicated CUDA stream; barrier and gather_bytes (host bytes)
-// go through the MPI communicator it owns, which also carried the NCCL unique id from rank 0.
+// NCCL on raw *device* pointers: the engine under the NCCL data plane (data_plane.h), never a
+// Communicator, so no host buffer can reach it through the trainer's host collectives. No LibTorch
+// here. Compiled only with PROSPECT_HAVE_NCCL.
 //
-// Ordering with the caller's work: the stream is created *blocking* (cudaStreamDefault), so it
-// synchronises implicitly with the legacy default stream that LibTorch uses unless told otherwise:
-// copies into a buffer issued before the collective finish before it, and the caller's later
-// kernels wait for it. Completion is a cudaEvent polled against timeout_s; past it ncclCommAbort,
-// an error naming the collective, and MPI_Abort(4).
+// Bring-up: rank 0 makes the unique id (ncclGetUniqueId) and broadcasts it over the host
+// communicator (MPI), then every rank joins (ncclCommInitRankConfig, non-blocking). The version of
+// the NCCL library loaded is logged.
+//
+// Collectives are enqueued on the stream given at creation (the data plane's comm stream; the
+// caller makes it wait for the stream that produced the data). Completion is a cudaEvent polled from
+// the host against timeout_s (the watchdog): past it, or on an asynchronous NCCL error, the
+// communicator is aborted (ncclCommAbort), the error names the rank and the collective, and the job
+// ends with exit 4 (the host communicator's abort).
 #pragma once
+#include <cstddef>
 #include <memory>
+#include <string>
 
 #include "prospect/distributed/communicator.h"
 
 namespace prospect {
 
-// True when this build has the NCCL backend (PROSPECT_HAVE_NCCL).
+// True when this build has NCCL (PROSPECT_HAVE_NCCL).
 bool nccl_available();
 
-// device: the local rank; the GPU used is device % (visible GPUs). Throws Error when NCCL is not
-// built in or no GPU is visible.
-std::unique_ptr<Communicator> make_nccl_communicator(std::unique_ptr<Communicator> mpi, int device,
-                                                     double timeout_s);
+// The NCCL library's version at run time ("2.29.7"), or "" without NCCL.
+std::string nccl_version();
+
+class NcclComm {
+ public:
+  virtual ~NcclComm() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // In place, on device memory, enqueued on the stream; the Work polls its completion.
+  virtual std::unique_ptr<Work> all_reduce_async(void* device_buf, size_t count, DType t, ReduceOp op) = 0;
+  virtual std::unique_ptr<Work> broadcast_async(void* device_buf, size_t count, DType t, int root) = 0;
+};
+
+// gpu: the CUDA device index (already current); cuda_stream: a cudaStream_t on it. host carries the
+// unique id and ends the job on failure; it must outlive the NcclComm.
+std::unique_ptr<NcclComm> make_nccl_comm(Communicator& host, int gpu, void* cuda_stream, double timeout_s);
 
 }  // namespace prospect

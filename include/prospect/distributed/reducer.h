@@ -20,6 +20,12 @@
 // start in order, so a bucket with a parameter unused on some rank holds back the buckets after it
 // until finalize() (correct, less overlap; logged once): freeze parameters that are never used.
 //
+// Streams (stream.h, data_plane.h): a bucket's flat buffer is filled on the compute stream (the one
+// backward runs on), an event is recorded after it, and the all-reduce on the data plane's comm
+// stream waits for that event; finalize() makes the compute stream wait for every bucket's "done"
+// event before copying the sums back, so the optimizer step is ordered after the communication with
+// no device-wide synchronisation. On the CPU the same calls go to the CPU streams (tests record them).
+//
 // Progress: Debian's Open MPI has no asynchronous progress (a non-blocking all-reduce advances only
 // inside MPI calls), so with overlap a communication thread owned by the reducer polls each started
 // all-reduce (Work::test() every 50 us, then Work::wait(), which watches the timeout) while backward
@@ -51,6 +57,7 @@
 #include <vector>
 
 #include "prospect/distributed/communicator.h"
+#include "prospect/distributed/data_plane.h"
 
 namespace prospect {
 
@@ -62,6 +69,9 @@ struct ReducerOptions {
 
 class Reducer {
  public:
+  // Over a data plane (data_plane.h) on the parameters' device: the trainer's way.
+  Reducer(std::vector<std::pair<std::string, torch::Tensor>> named_params, DataPlane& data, ReducerOptions opts = {});
+  // Over an MPI host communicator: an MPI data plane of its own on the parameters' device.
   Reducer(std::vector<std::pair<std::string, torch::Tensor>> named_params, Communicator& comm,
           ReducerOptions opts = {});
   Reducer(torch::nn::Module& module, Communicator& comm, ReducerOptions opts = {});
@@ -99,8 +109,11 @@ class Reducer {
     DType dtype = DType::F32;
     int pending = 0;  // parameters not fired yet in this sync backward
     bool started = false;
+    std::unique_ptr<Work> work;   // its all-reduce in this round (polled by the communication thread)
+    std::shared_ptr<Event> done;  // on the comm stream after it: the compute stream waits in finalize()
   };
 
+  void init(std::vector<std::pair<std::string, torch::Tensor>> named_params);
   void build_buckets();
   void install_hooks();
   void on_grad_ready(int p);       // from the AccumulateGrad post hook
@@ -113,7 +126,8 @@ class Reducer {
   std::vector<Bucket> buckets_;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // keep the hooked nodes alive
   std::vector<uintptr_t> hook_keys_;                                  // to remove the hooks again
-  Communicator& comm_;
+  std::unique_ptr<DataPlane> owned_plane_;  // built from a Communicator
+  DataPlane* data_;
   ReducerOptions opts_;
   bool sync_ = false;
   bool active_ = false;  // a sync backward has fired hooks since the last finalize()
@@ -126,7 +140,7 @@ class Reducer {
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<Work>> queue_;  // started, not yet waited on by the thread
+  std::vector<Work*> queue_;  // started (owned by their buckets), not yet waited on by the thread
   int launched_ = 0, completed_ = 0;
   bool stop_ = false;
   std::exception_ptr error_;
@@ -134,7 +148,10 @@ class Reducer {
 
 // Makes every rank's parameters and buffers equal to rank 0's. First checks that every rank has the
 // same list (name, shape, dtype, requires_grad; a hash of it is gathered on rank 0): a mismatch is an
-// Error on every rank naming the first differing entry and the rank. Collective.
+// Error on every rank naming the first differing entry and the rank. Collective. The check goes over
+// the host plane (comm), the values over the data plane (data).
+void broadcast_parameters(torch::nn::Module& module, Communicator& comm, DataPlane& data);
+// The same with an MPI data plane of its own on the module's device.
 void broadcast_parameters(torch::nn::Module& module, Communicator& comm);
 
 // The parameter list description hashed by broadcast_parameters (one "name shape dtype trainable"
