@@ -224,7 +224,9 @@ std::unique_ptr<DataPlane> make_mpi_data_plane(Communicator& host, const c10::De
 std::unique_ptr<DataPlane> make_data_plane(const std::string& backend, const c10::Device& device, Communicator& host,
                                            double timeout_s) {
   const std::string choice = choose_data_backend(backend, device.is_cuda(), nccl_data_plane_available());
-  if (choice == "nccl") {
+  // One process has nothing to exchange: auto brings no NCCL up for it (nccl, asked for, does).
+  const bool alone = host.size() == 1 && backend == "auto";
+  if (choice == "nccl" && !alone) {
 #if defined(PROSPECT_HAVE_NCCL) && defined(PROSPECT_HAVE_CUDA_STREAMS)
     auto plane = std::make_unique<NcclDataPlane>(host, device, make_device_streams(device), timeout_s);
     spdlog::info("data plane: NCCL {} on {}, its own stream (dist.backend={}); host plane: {}", nccl_version(),
@@ -234,8 +236,9 @@ std::unique_ptr<DataPlane> make_data_plane(const std::string& backend, const c10
   }
   auto plane = make_mpi_data_plane(host, device);
   const bool staged = device.is_cuda() && host.size() > 1 && !(host.backend() == "mpi" && mpi_cuda_aware());
-  spdlog::info("data plane: {} on {}{} (dist.backend={}); host plane: {}", host.backend(), device.str(),
-               staged ? ", staged through pinned host buffers" : "", backend, host.backend());
+  spdlog::info("data plane: {} on {}{} (dist.backend={}{}); host plane: {}", host.backend(), device.str(),
+               staged ? ", staged through pinned host buffers" : "", backend,
+               choice == "nccl" ? ": one process, no NCCL needed" : "", host.backend());
   return plane;
 }
 

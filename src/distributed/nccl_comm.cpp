@@ -42,6 +42,16 @@ ncclDataType_t nccl_type(DType t) {
   return ncclFloat32;
 }
 
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "f32";
+    case DType::F64: return "f64";
+    case DType::I64: return "i64";
+    case DType::U8: return "u8";
+  }
+  return "?";
+}
+
 class NcclCommunicator;
 
 struct NcclWork : Work {
@@ -89,7 +99,7 @@ class NcclCommunicator : public NcclComm {
   int size() const override { return host_.size(); }
 
   std::unique_ptr<Work> all_reduce_async(void* buf, size_t count, DType t, ReduceOp op) override {
-    auto w = std::make_unique<NcclWork>(this, fmt::format("ncclAllReduce ({} x {}, {})", count, int(t),
+    auto w = std::make_unique<NcclWork>(this, fmt::format("ncclAllReduce ({} x {}, {})", count, dtype_name(t),
                                                           op == ReduceOp::Sum ? "sum" : "max"));
     nccl_check(ncclAllReduce(buf, buf, count, nccl_type(t), op == ReduceOp::Sum ? ncclSum : ncclMax, comm_, stream_),
                w->what);
@@ -98,7 +108,7 @@ class NcclCommunicator : public NcclComm {
   }
   std::unique_ptr<Work> broadcast_async(void* buf, size_t count, DType t, int root) override {
     if (root < 0 || root >= size()) throw UsageError(fmt::format("broadcast: root {} out of range", root));
-    auto w = std::make_unique<NcclWork>(this, fmt::format("ncclBroadcast ({} x {}, root {})", count, int(t), root));
+    auto w = std::make_unique<NcclWork>(this, fmt::format("ncclBroadcast ({} x {}, root {})", count, dtype_name(t), root));
     nccl_check(ncclBroadcast(buf, buf, count, nccl_type(t), root, comm_, stream_), w->what);
     record(*w);
     return w;

@@ -62,7 +62,9 @@ std::string choose_data_backend(const std::string& backend, bool device_is_cuda,
 bool nccl_data_plane_available();
 
 // The data plane for dist.backend on `device`, over the host plane's ranks (host must outlive it and
-// is used for the NCCL id, aborts, and MPI collectives). Logs the choice (with NCCL's version).
+// is used for the NCCL id, aborts, and MPI collectives). Logs the choice (with NCCL's version). One
+// process with dist.backend=auto gets the identity plane even on a GPU (nothing to exchange); nccl
+// asked for brings NCCL up even for one process (tools/gpu_check.sh's one-GPU step).
 std::unique_ptr<DataPlane> make_data_plane(const std::string& backend, const c10::Device& device, Communicator& host,
                                            double timeout_s);
 

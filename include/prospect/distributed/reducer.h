@@ -1,4 +1,4 @@
-// Gradient all-reduce in buckets, overlapped with backward (like PyTorch DDP), on any Communicator.
+// Gradient all-reduce in buckets, overlapped with backward (like PyTorch DDP), on a data plane (data_plane.h).
 //
 // Buckets: the trainable parameters in *reverse* order (the order backward produces their
 // gradients), cut into buckets of ~bucket_mb (the first one ~first_bucket_mb, so communication starts
