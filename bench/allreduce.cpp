@@ -328,6 +328,7 @@ int main(int argc, char** argv) {
         {"trainable_parameters_m", params_m}}},
       {"gradient_bytes", grad_bytes},
       {"micro_batch_size", 2},
+      {"max_seq_len", 512},
       {"threads_per_rank", 1},
       {"steps", steps},
       {"rounds", rounds},

@@ -302,6 +302,7 @@ double Reducer::finalize() {
 void Reducer::adopt_backward_order() {
   // Rank 0's order of first gradients in this backward, on every rank (a collective: every rank is in
   // finalize() of the same step), then the parameters it did not see, in reverse registration order.
+  // Host integers, like broadcast_parameters()'s checks: they need a communicator that takes host memory.
   order_fixed_ = true;
   if (!opts_.overlap) return;  // everything is reduced in finalize(): the order cannot matter
   int64_t n = int64_t(fire_order_.size());
