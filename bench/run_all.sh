@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 QUICK=${1:-}
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
 targets=$(for f in bench/*.cpp; do [ "$f" = bench/attention.cpp ] || echo "bench_$(basename "$f" .cpp)"; done)
-cmake --build build --target $targets || exit 1
+cmake --build build --target $targets prospect_train prospect_data || exit 1
 mkdir -p bench/results
 MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe --bind-to none}
 status=0
@@ -22,6 +22,14 @@ for f in bench/*.cpp; do
       limit=300
       cmd+=(--steps 2)
       [ "$QUICK" = --quick ] && cmd+=(--quick --out bench/results/train_step_quick.json) ;;
+    allreduce)
+      # prospect_train at 1 and 2 ranks on the tiny synthetic data of the disttrain tests.
+      data=build/fixtures/disttrain
+      [ -f "$data/tokenizer.model" ] || build/prospect_data synth --out "$data" --videos 20 --dim 16 >/dev/null || exit 1
+      limit=300
+      out=bench/results/allreduce.json
+      [ "$QUICK" = --quick ] && { out=bench/results/allreduce_quick.json; cmd+=(--steps 12 --rounds 1 --bucket-mb 1,25); }
+      cmd+=("$data" "$out") ;;
     dist)
       cmd=($MPIRUN -n 2 "build/bench/bench_$n")
       [ "$QUICK" = --quick ] && cmd+=(--quick) ;;

@@ -110,6 +110,33 @@ def attention_section(r):
     return "\n".join(out)
 
 
+def allreduce_section(r):
+    """bench_allreduce: one row per build and configuration (every round pooled), then the rest."""
+    m = r.get("model", {})
+    out = [f"prospect_train, H {m.get('hidden_size')}, {m.get('num_hidden_layers')} layers, "
+           f"{m.get('trainable_parameters_m')} M trainable parameters ({fmt(r.get('gradient_bytes', 0) / 2**20)} MiB of "
+           f"gradients), {r.get('steps')} steps per run, {r.get('rounds')} alternating rounds. comm = the step's "
+           "waits in collectives (rank 0), split into the label-count all-reduce, the gradient reduction's wait "
+           "after backward, and the loss all-reduce; alone = the same buckets all-reduced by two otherwise idle "
+           "processes.", "",
+           "| build | ranks | overlap | bucket MB | step s | comm ms | comm share | share per round | counts ms | "
+           "grad ms (median, min) | loss ms | alone ms | load per round | weak scaling |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    ms = lambda v: "-" if v is None else f"{1000 * v:.1f}"
+    for x in r.get("runs", []):
+        out.append(f"| {x.get('build')} | {x.get('ranks')} | {x.get('overlap')} | {x.get('bucket_mb')} | "
+                   f"{fmt(x.get('step_time_s'))} | {ms(x.get('comm_s_per_step'))} | "
+                   f"{100 * x.get('comm_share', 0):.1f}% | "
+                   f"{', '.join(f'{100 * v:.1f}%' for v in x.get('comm_share_per_round', []))} | "
+                   f"{ms(x.get('comm_counts_s_per_step'))} | {ms(x.get('comm_grad_s_per_step'))} "
+                   f"({ms(x.get('comm_grad_s_median'))}, {ms(x.get('comm_grad_s_min'))}) | "
+                   f"{ms(x.get('comm_loss_s_per_step'))} | {ms(x.get('all_reduce_alone_s'))} | "
+                   f"{', '.join(f'{v:.1f}' for v in x.get('load_average_1min_per_round', []))} | "
+                   f"{fmt(x['weak_scaling_efficiency_1_to_2']) if 'weak_scaling_efficiency_1_to_2' in x else '-'} |")
+    rest = {k: v for k, v in r.items() if k not in ("runs", "model", "what")}
+    return "\n".join(out) + "\n\n" + kv_table(rest)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", default="bench/results")
@@ -126,6 +153,8 @@ def main():
             continue
         if name == "train_step":
             body = train_step_section(r)
+        elif name.startswith("allreduce") and "load_average_1min_per_round" in json.dumps(r):
+            body = allreduce_section(r)
         elif name.startswith("attention"):
             body = attention_section(r)
         else:

@@ -72,7 +72,9 @@ void Reducer::init(std::vector<std::pair<std::string, torch::Tensor>> named_para
   for (auto& p : params_)
     PROSPECT_CHECK(p.tensor.device() == data_->device(), "reducer: parameter {} is on {}, the data plane on {}", p.name,
                    p.tensor.device().str(), data_->device().str());
-  build_buckets();
+  std::vector<int> order;  // reverse registration order until backward has shown its own
+  for (int p = int(params_.size()) - 1; p >= 0; --p) order.push_back(p);
+  build_buckets(order);
   if (data_->size() > 1) {
     install_hooks();
     if (opts_.overlap) thread_ = std::thread([this] { comm_thread_main(); });
@@ -100,9 +102,9 @@ Reducer::~Reducer() {
   }
 }
 
-void Reducer::build_buckets() {
-  // Reverse parameter order: the order backward produces the gradients.
+void Reducer::build_buckets(const std::vector<int>& order) {
   const double mb = 1024.0 * 1024.0;
+  buckets_.clear();
   Bucket cur;
   int64_t cur_bytes = 0;
   auto close = [&] {
@@ -111,7 +113,7 @@ void Reducer::build_buckets() {
     cur = Bucket{};
     cur_bytes = 0;
   };
-  for (int p = int(params_.size()) - 1; p >= 0; --p) {
+  for (int p : order) {
     const auto& t = params_[p].tensor;
     DType dt = to_dtype(t, params_[p].name);
     if (!cur.params.empty()) {
@@ -159,6 +161,8 @@ void Reducer::reset_round() {
     b.work.reset();  // done: finalize() waited for it (or the round never started it)
   }
   next_bucket_ = 0;
+  first_gradients_ = 0;
+  started_before_last_ = 0;
   active_ = false;
   late_.clear();
 }
@@ -173,12 +177,19 @@ void Reducer::on_grad_ready(int p) {
   active_ = true;
   auto& prm = params_[p];
   auto& bk = buckets_[prm.bucket];
+  if (prm.fired == 0) note_first_gradient(p);
   if (prm.fired++ > 0) {
     // A second contribution in the same backward: harmless unless its bucket already left.
     if (bk.started) late_.push_back(prm.name);
     return;
   }
   if (--bk.pending == 0 && opts_.overlap) start_ready_buckets();
+  if (first_gradients_ < int(params_.size())) started_before_last_ = next_bucket_;
+}
+
+void Reducer::note_first_gradient(int p) {
+  ++first_gradients_;
+  if (!order_fixed_) fire_order_.push_back(p);
 }
 
 void Reducer::start_ready_buckets() {
@@ -258,7 +269,7 @@ double Reducer::finalize() {
     return 0.0;
   }
   auto t0 = Clock::now();
-  int early = next_bucket_;
+  int early = started_before_last_;
   if (!warned_unused_) {
     std::vector<std::string> unused;
     for (auto& p : params_)
@@ -312,7 +323,42 @@ double Reducer::finalize() {
   }
   last_started_early_ = early;
   reset_round();
+  if (!order_fixed_) adopt_backward_order();
   return waited;
+}
+
+void Reducer::adopt_backward_order() {
+  // Rank 0's order of first gradients in this backward, on every rank (a collective: every rank is in
+  // finalize() of the same step), then the parameters it did not see, in reverse registration order.
+  // Through the data plane (the reducer holds no host plane): a one-off int64 tensor on its device,
+  // copied back to the host; one small synchronising copy on the first sync step only.
+  order_fixed_ = true;
+  if (!opts_.overlap) return;  // everything is reduced in finalize(): the order cannot matter
+  auto on_plane = torch::TensorOptions().dtype(torch::kInt64).device(data_->device());
+  torch::Tensor count = torch::full({1}, int64_t(fire_order_.size()), on_plane);
+  data_->broadcast(count, 0);
+  const int64_t n = count.to(torch::kCPU).item<int64_t>();
+  std::vector<int64_t> mine(fire_order_.begin(), fire_order_.end());
+  mine.resize(size_t(n));
+  torch::Tensor order_t = torch::tensor(mine, torch::kInt64).to(data_->device());
+  data_->broadcast(order_t, 0);
+  order_t = order_t.to(torch::kCPU);
+  std::vector<int64_t> seen(order_t.data_ptr<int64_t>(), order_t.data_ptr<int64_t>() + n);
+  fire_order_.clear();
+  std::vector<int> order;
+  std::vector<bool> placed(params_.size(), false);
+  for (int64_t p : seen) {
+    PROSPECT_CHECK(p >= 0 && p < int64_t(params_.size()) && !placed[size_t(p)],
+                   "reducer: rank 0's gradient order names parameter {} of {}", p, params_.size());
+    placed[size_t(p)] = true;
+    order.push_back(int(p));
+  }
+  for (int p = int(params_.size()) - 1; p >= 0; --p)
+    if (!placed[size_t(p)]) order.push_back(p);
+  int before = num_buckets();
+  build_buckets(order);
+  spdlog::debug("reducer: rank {}: buckets rebuilt in backward's order ({} -> {} buckets)", data_->rank(), before,
+                num_buckets());
 }
 
 std::vector<std::string> Reducer::bucket_names(int b) const {

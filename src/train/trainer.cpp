@@ -327,7 +327,8 @@ struct StepResult {
   StepLosses losses;
   double grad_norm = 0;  // this rank's norm before clipping (the same on every rank after the reduction)
   double lr = 0;
-  double comm_s = 0;     // waited in collectives
+  double comm_s = 0;     // waited in collectives: the three parts below
+  double comm_counts_s = 0, comm_grad_s = 0, comm_loss_s = 0;  // label counts, finalize(), loss parts
   std::optional<double> gpu_peak_mb;  // the largest over the ranks of each GPU's peak allocated MB
   bool skipped = false;  // non-finite somewhere: no update on any rank
 };
@@ -343,7 +344,7 @@ StepResult run_step(Training& t, StepData& d) {
               double(d.counts.dst_state)};
   auto tc = Clock::now();
   all_reduce_sum(*t.comm, &r.totals);
-  r.comm_s = seconds_since(tc);
+  r.comm_counts_s = seconds_since(tc);
   const LabelCounts global{int64_t(r.totals.speaking_gen), int64_t(r.totals.speaking), int64_t(r.totals.dst_gen),
                            int64_t(r.totals.dst_update), int64_t(r.totals.dst_state)};
 
@@ -363,12 +364,13 @@ StepResult run_step(Training& t, StepData& d) {
     L.speaking_gen += terms.speaking_gen, L.speaking += terms.speaking, L.dst_gen += terms.dst_gen;
     L.dst_update += terms.dst_update, L.dst_state += terms.dst_state;
   }
-  if (t.reducer) r.comm_s += t.reducer->finalize();
+  if (t.reducer) r.comm_grad_s = t.reducer->finalize();
   r.grad_norm = clip_grad_norm(t.trainable, cfg.optim.grad_clip);
   L.non_finite_ranks = std::isfinite(L.loss) && std::isfinite(r.grad_norm) ? 0.0 : 1.0;
   tc = Clock::now();
   all_reduce_sum(*t.comm, &L);
-  r.comm_s += seconds_since(tc);
+  r.comm_loss_s = seconds_since(tc);
+  r.comm_s = r.comm_counts_s + r.comm_grad_s + r.comm_loss_s;
   r.skipped = L.non_finite_ranks > 0 || !std::isfinite(L.loss);
   r.lr = lr_at(cfg.optim, t.state.step, cfg.train.max_steps);
   if (r.skipped) {
@@ -404,6 +406,8 @@ void log_step(Training& t, const StepResult& r, const StepTiming& time, bool pro
                       {"tokens", int64_t(r.totals.tokens)}, {"sequences", int64_t(r.totals.sequences)},
                       {"tokens_per_s", r.totals.tokens / time.step_s}, {"step_time_s", time.step_s},
                       {"data_wait_s", time.data_wait_s}, {"comm_s", r.comm_s},
+                      {"comm_counts_s", r.comm_counts_s}, {"comm_grad_s", r.comm_grad_s},
+                      {"comm_loss_s", r.comm_loss_s},
                       {"peak_rss_mb", peak_rss_mb()},  {"gpu_peak_mb", opt_json(r.gpu_peak_mb)},
                       {"skipped", r.skipped}};
   if (t.model->has_state_head()) j["loss_dst_state"] = L.dst_state;

@@ -210,6 +210,66 @@ TEST_P(Overlap, StartsEveryBucketDuringBackward) {
 }
 INSTANTIATE_TEST_SUITE_P(Reducer, Overlap, ::testing::Values(false, true));
 
+// A net registered in another order than it is used: `input` (used first, so its gradient comes last)
+// is registered after `output`, as the DST model's frame projector is after the decoder.
+struct LateInputImpl : torch::nn::Module {
+  torch::nn::Linear a{nullptr}, b{nullptr}, output{nullptr}, input{nullptr};
+  LateInputImpl() {
+    a = register_module("a", torch::nn::Linear(16, 16));
+    b = register_module("b", torch::nn::Linear(16, 16));
+    output = register_module("output", torch::nn::Linear(16, 3));
+    input = register_module("input", torch::nn::Linear(8, 16));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return output(torch::tanh(b(torch::tanh(a(input(x)))))); }
+};
+TORCH_MODULE(LateInput);
+
+// In registration order the first bucket holds `input`, complete only when backward ends, so no
+// bucket can start early. After the first sync step the buckets follow backward's order: `input`
+// last, every other bucket started during backward, and the sums are those of any layout.
+TEST(Reducer, RebuildsBucketsInBackwardOrder) {
+  if (test::world().size() == 1) GTEST_SKIP() << "needs 2 ranks";
+  torch::manual_seed(3);
+  LateInput net;
+  broadcast_parameters(*net, test::world());
+  ReducerOptions o;
+  o.bucket_mb = 0.0005;  // one or two parameters per bucket
+  o.first_bucket_mb = 0.0005;
+  Reducer r(*net, test::world(), o);
+  auto starts_with = [](const std::string& s, const char* p) { return s.rfind(p, 0) == 0; };
+  for (auto& n : r.bucket_names(0)) ASSERT_TRUE(starts_with(n, "input.")) << n;
+  auto input_of = [](int rank) {
+    torch::manual_seed(500 + rank);
+    return torch::randn({4, 8});
+  };
+  std::map<std::string, torch::Tensor> want;
+  for (int q = 0; q < test::world().size(); ++q) {
+    for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
+    net->forward(input_of(q)).pow(2).sum().backward();
+    for (auto& it : net->named_parameters())
+      want[it.key()] = want.count(it.key()) ? want[it.key()] + it.value().grad() : it.value().grad().clone();
+  }
+  std::vector<int> early;
+  for (int step = 0; step < 2; ++step) {
+    for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
+    r.set_sync(true);
+    net->forward(input_of(test::world().rank())).pow(2).sum().backward();
+    r.finalize();
+    early.push_back(r.last_started_early());
+    for (auto& it : net->named_parameters())
+      EXPECT_LE(test::rel_diff(it.value().grad(), want.at(it.key())), 1e-6) << it.key() << " step " << step;
+  }
+  EXPECT_EQ(early[0], 0) << "registration order: the first bucket waits for the input layer";
+  ASSERT_GT(r.num_buckets(), 2);
+  std::vector<std::string> names;  // all buckets' parameters, first bucket first
+  for (int k = 0; k < r.num_buckets(); ++k)
+    for (auto& n : r.bucket_names(k)) names.push_back(n);
+  ASSERT_EQ(names.size(), 8u);
+  EXPECT_TRUE(starts_with(names[0], "output.")) << names[0];
+  EXPECT_TRUE(starts_with(names[6], "input.") && starts_with(names[7], "input.")) << names[6] << " " << names[7];
+  EXPECT_EQ(early[1], r.num_buckets() - 1) << "backward's order: all but the input layer's bucket start early";
+}
+
 TEST(BroadcastParameters, MakesRank0sValues) {
   Net net = make_net(100 + test::world().rank());  // different weights on every rank
   broadcast_parameters(*net, test::world());

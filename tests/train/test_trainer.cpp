@@ -150,7 +150,7 @@ TEST(Trainer, ResumeIsBitwise) {
     ++steps;
     for (const char* k : {"step", "loss", "loss_speaking_gen", "loss_speaking", "loss_dst_gen", "loss_dst_update", "lr",
                           "grad_norm", "tokens", "sequences", "tokens_per_s", "step_time_s", "data_wait_s", "comm_s",
-                          "peak_rss_mb"})
+                          "comm_counts_s", "comm_grad_s", "comm_loss_s", "peak_rss_mb"})
       EXPECT_TRUE(j.contains(k)) << k;
     EXPECT_TRUE(std::isfinite(j["loss"].get<double>()));
   }

@@ -1,9 +1,14 @@
 // Gradient all-reduce in buckets, overlapped with backward (like PyTorch DDP), on a data plane (data_plane.h).
 //
-// Buckets: the trainable parameters in *reverse* order (the order backward produces their
+// Buckets: the trainable parameters in *reverse* order (the order backward usually produces their
 // gradients), cut into buckets of ~bucket_mb (the first one ~first_bucket_mb, so communication starts
 // early), one dtype and device per bucket. The layout depends only on the parameter list, which
 // broadcast_parameters() checks is the same on every rank, so every rank has the same buckets.
+// Registration order is not always use order (the DST model's frame projector is registered after the
+// decoder but used first, so its gradients come last): after the first sync step, with overlap, the
+// buckets are rebuilt once in the order rank 0's backward produced the gradients (broadcast from rank
+// 0, so every rank again has the same buckets; unseen parameters last), as DDP does. The sums do not
+// depend on the layout (each element is reduced on its own).
 //
 // Hooks: a post hook on each parameter's AccumulateGrad node fires once its gradient has been added
 // to param.grad() (so the value read is final for this backward, earlier micro-steps included). When
@@ -91,7 +96,9 @@ class Reducer {
   int num_buckets() const { return int(buckets_.size()); }
   // The parameter names of bucket b, in the bucket's order (tests, logs).
   std::vector<std::string> bucket_names(int b) const;
-  // Buckets started during backward (before finalize) in the last sync step: overlap achieved.
+  // Buckets started in the last sync step while backward still had gradients to produce (before the
+  // last trainable parameter's first gradient; a parameter no gradient reaches counts as still to
+  // come): the overlap achieved. Buckets that start only at backward's last gradient hide nothing.
   int last_started_early() const { return last_started_early_; }
 
  private:
@@ -114,7 +121,9 @@ class Reducer {
   };
 
   void init(std::vector<std::pair<std::string, torch::Tensor>> named_params);
-  void build_buckets();
+  void build_buckets(const std::vector<int>& order);  // params_ indices, first bucket first
+  void adopt_backward_order();                         // in finalize() of the first sync step
+  void note_first_gradient(int p);                     // p's first gradient in this sync backward
   void install_hooks();
   void on_grad_ready(int p);       // from the AccumulateGrad post hook
   void start_ready_buckets();      // in order, while the next one is complete
@@ -135,6 +144,10 @@ class Reducer {
   std::vector<std::string> late_;  // parameters that fired after their bucket started
   int last_started_early_ = 0;
   bool warned_unused_ = false;
+  std::vector<int> fire_order_;  // first sync backward: parameters in the order their gradient came
+  bool order_fixed_ = false;     // buckets follow backward's order (or need not: no overlap)
+  int first_gradients_ = 0;      // parameters with a gradient so far in this sync backward
+  int started_before_last_ = 0;  // buckets started while some parameter had none yet
 
   // The communication thread: waits on the started all-reduces in order.
   std::thread thread_;
