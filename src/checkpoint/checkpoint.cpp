@@ -31,6 +31,7 @@ namespace {
 
 const char* kTrainerFile = "trainer.json";
 const char* kOptimizerFile = "optimizer.safetensors";
+const char* kTokenizerConfigFile = "tokenizer_config.json";
 
 nlohmann::json special_ids_json(const std::optional<SpecialIds>& ids) {
   if (!ids) return nullptr;
@@ -201,8 +202,12 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointContents
   kill_point("optimizer", step);
   write_file_atomic(tmp + "/" + kTrainerFile, trainer_json(c).dump(2) + "\n");
   kill_point("trainer", step);
-  if (!c.tokenizer_path.empty())
+  if (!c.tokenizer_path.empty()) {
     copy_file_atomic(c.tokenizer_path, tmp + "/" + fs::path(c.tokenizer_path).filename().string());
+    // the tokenizer's EOS is read from a tokenizer_config.json next to it (text/tokenizer.h)
+    const fs::path tc = fs::path(c.tokenizer_path).parent_path() / kTokenizerConfigFile;
+    if (fs::is_regular_file(tc)) copy_file_atomic(tc.string(), tmp + "/" + kTokenizerConfigFile);
+  }
   fsync_path(tmp);
   kill_point("written", step);
 

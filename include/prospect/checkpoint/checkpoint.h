@@ -6,6 +6,7 @@
 //                                                             the SequenceLayout, the tokenizer's file name,
 //                                                             git revision and library versions
 //     <the tokenizer file>                                    a copy: the folder alone evaluates or resumes
+//     tokenizer_config.json                                   a copy, when the tokenizer has one beside it
 // into checkpoints/.tmp-step-000123-<time> (every file fsync'ed, the folder fsync'ed and renamed), then
 // swaps checkpoints/latest (a relative symlink) by rename: a kill at any moment leaves the previous
 // checkpoint loadable. A step saved again over its existing folder (a run resumed from an older
