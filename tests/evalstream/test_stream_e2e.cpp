@@ -147,6 +147,13 @@ TEST(StreamE2E, CheckpointWithTrainerJson) {
                                " --out " + out + " --model.intermediate_size=96");
   EXPECT_EQ(bad.code, 2) << bad.output;
   EXPECT_NE(bad.output.find("model.intermediate_size = 96"), std::string::npos) << bad.output;
+  // the special ids training recorded are made again from the checkpoint's tokenizer, template, model
+  nlohmann::json t = nlohmann::json::parse(test::read_text(ck + "/trainer.json"));
+  t["special_ids"] = {{"image", 1}, {"bos", -1}, {"eos", -1}, {"end_of_turn", -1}};
+  std::ofstream(ck + "/trainer.json") << t.dump(2);
+  auto ids = test::run_program(test::binary_path("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck + " --out " + out);
+  EXPECT_EQ(ids.code, 1) << ids.output;
+  EXPECT_NE(ids.output.find("was 1 in training"), std::string::npos) << ids.output;
 }
 
 // prospect_eval honours model.device and model.dtype (SPEC §4), and refuses what it cannot have with a
@@ -220,8 +227,8 @@ TEST(StreamE2E, EvalShowsEveryFrameWhateverDataFrames) {
   EXPECT_GT(checked, 0) << "no clip whose turns leave frames out: the test shows nothing";
 }
 
-// A checkpoint trained without DST turns (its trainer.json config) is evaluated without them, whatever
-// the evaluation's configuration says: no DST head asked, no state turn in re-encoded windows.
+// A checkpoint trained without DST turns (its trainer.json config) is evaluated without them by a
+// configuration that does not set data.dst_turns: no DST head asked, no state turn in re-encoded windows.
 TEST(StreamE2E, NoDstCheckpointIsEvaluatedWithoutDstTurns) {
   const auto& s = test::tiny_eval("evalstream_e2e");
   std::string ck = s.dir + "/ckpt_nodst/step-000003";
