@@ -12,12 +12,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "prospect/core/error.h"
 #include "prospect/core/file.h"
 #include "prospect/core/version.h"
 #include "prospect/model/dst_model.h"
+#include "prospect/model/llama_config.h"
 
 namespace fs = std::filesystem;
 
@@ -27,6 +31,12 @@ namespace {
 
 const char* kTrainerFile = "trainer.json";
 const char* kOptimizerFile = "optimizer.safetensors";
+const char* kTokenizerConfigFile = "tokenizer_config.json";
+
+nlohmann::json special_ids_json(const std::optional<SpecialIds>& ids) {
+  if (!ids) return nullptr;
+  return {{"image", ids->image}, {"bos", ids->bos}, {"eos", ids->eos}, {"end_of_turn", ids->end_of_turn}};
+}
 
 // trainer.json: the trainer state, the run, the sequence layout, the tokenizer, where it came from.
 nlohmann::json trainer_json(const CheckpointContents& c) {
@@ -41,8 +51,13 @@ nlohmann::json trainer_json(const CheckpointContents& c) {
           {"rng", {{"torch_cpu", s.torch_rng}, {"data_seed", c.run_config->train.seed}}},
           {"world_size", c.world_size},
           {"virtual_ranks", s.virtual_ranks},
-          {"config", to_ini(*c.run_config)},
+          {"config", to_ini(config_as_trained(*c.run_config, *c.model))},
           {"template", c.layout.template_name},
+          {"frames", c.layout.frames},
+          {"dst_turns", c.layout.dst_turns},
+          {"max_seq_len", c.layout.max_seq_len},
+          {"system_prompt", c.layout.system_prompt},
+          {"special_ids", special_ids_json(c.layout.special_ids)},
           {"tokenizer", fs::path(c.tokenizer_path).filename().string()},
           {"git_rev", git_revision()},
           {"versions",
@@ -70,6 +85,33 @@ std::string json_string(const nlohmann::json& j, const char* key, const std::str
   auto it = j.find(key);
   if (it == j.end() || !it->is_string()) fail("{}: field '{}' missing or not a string", where, key);
   return it->get<std::string>();
+}
+
+// The layout keys of trainer.json; a file written before they were recorded takes them from its run
+// configuration (the data.* keys of the same names).
+SequenceLayout layout_from_json(const nlohmann::json& j, const std::string& run_ini, const std::string& where) {
+  Config run;
+  try {
+    load_ini_text(run_ini, run);
+  } catch (const Error& e) {
+    fail("{}: field 'config': {}", where, e.what());
+  }
+  SequenceLayout l = sequence_layout(run);
+  l.template_name = json_string(j, "template", where);
+  try {
+    l.frames = j.value("frames", l.frames);
+    l.dst_turns = j.value("dst_turns", l.dst_turns);
+    l.max_seq_len = j.value("max_seq_len", l.max_seq_len);
+    l.system_prompt = j.value("system_prompt", l.system_prompt);
+    if (j.contains("special_ids") && !j["special_ids"].is_null()) {
+      const nlohmann::json& ids = j["special_ids"];
+      l.special_ids = SpecialIds{ids.at("image").get<int64_t>(), ids.at("bos").get<int64_t>(),
+                                 ids.at("eos").get<int64_t>(), ids.at("end_of_turn").get<int64_t>()};
+    }
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: {}", where, e.what());
+  }
+  return l;
 }
 
 void copy_file_atomic(const std::string& from, const std::string& to) {
@@ -128,9 +170,14 @@ void kill_point(const char* point, int64_t step) {
 
 }  // namespace
 
-SequenceLayout sequence_layout(const Config& cfg) {
+SequenceLayout sequence_layout(const Config& cfg, std::optional<SpecialIds> special_ids) {
   SequenceLayout l;
   l.template_name = cfg.data.template_name;
+  l.frames = cfg.data.frames;
+  l.dst_turns = cfg.data.dst_turns;
+  l.max_seq_len = cfg.data.max_seq_len;
+  l.system_prompt = cfg.data.system_prompt;
+  l.special_ids = special_ids;
   return l;
 }
 
@@ -155,8 +202,12 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointContents
   kill_point("optimizer", step);
   write_file_atomic(tmp + "/" + kTrainerFile, trainer_json(c).dump(2) + "\n");
   kill_point("trainer", step);
-  if (!c.tokenizer_path.empty())
+  if (!c.tokenizer_path.empty()) {
     copy_file_atomic(c.tokenizer_path, tmp + "/" + fs::path(c.tokenizer_path).filename().string());
+    // the tokenizer's EOS is read from a tokenizer_config.json next to it (text/tokenizer.h)
+    const fs::path tc = fs::path(c.tokenizer_path).parent_path() / kTokenizerConfigFile;
+    if (fs::is_regular_file(tc)) copy_file_atomic(tc.string(), tmp + "/" + kTokenizerConfigFile);
+  }
   fsync_path(tmp);
   kill_point("written", step);
 
@@ -205,7 +256,7 @@ Checkpoint read_checkpoint(const std::string& dir) {
   ck.trainer = trainer_state_from_json(j, path);
   ck.run_config = json_string(j, "config", path);
   if (j.contains("world_size") && j["world_size"].is_number_integer()) ck.world_size = j["world_size"].get<int>();
-  ck.layout = SequenceLayout{json_string(j, "template", path)};
+  ck.layout = layout_from_json(j, *ck.run_config, path);
   std::string tok = json_string(j, "tokenizer", path);
   ck.tokenizer_path = ck.dir + "/" + tok;
   if (tok.empty() || !fs::is_regular_file(ck.tokenizer_path))
@@ -232,35 +283,112 @@ TensorMap load_optimizer_state(const Checkpoint& ck) {
   return load_safetensors(path);
 }
 
-void check_model_config(const Config& cfg, const Checkpoint& ck) {
-  auto differs = [&](const std::string& key, const std::string& mine, const std::string& theirs) {
-    usage_fail("{} = {} disagrees with the checkpoint {} (which has {} = {}); the checkpoint defines the model", key,
-               mine, ck.dir, key, theirs);
-  };
-  if (ck.run_config) {
-    Config saved;
-    load_ini_text(*ck.run_config, saved);
-    auto mine = config_keys(cfg);
-    auto theirs = config_keys(saved);
-    for (size_t i = 0; i < mine.size(); ++i) {
-      const std::string& k = mine[i].name;
-      if (k.rfind("model.", 0) != 0) continue;
-      if (k == "model.init" || k == "model.freeze" || k == "model.gradient_checkpointing" || k == "model.device" ||
-          k == "model.dtype")
-        continue;  // how to run, not what the model is
-      if (mine[i].value != theirs[i].value) differs(k, mine[i].value, theirs[i].value);
+namespace {
+
+// What the model's files say it is, as model.* keys (config.json; prospect.safetensors for the
+// projector's input and the state head).
+ModelConfig model_keys_of(const LlamaConfig& lm, int64_t image_token_id, int64_t feature_dim, int64_t state_steps,
+                          ModelConfig m) {
+  m.hidden_size = static_cast<int>(lm.hidden_size);
+  m.intermediate_size = static_cast<int>(lm.intermediate_size);
+  m.num_hidden_layers = static_cast<int>(lm.num_hidden_layers);
+  m.num_attention_heads = static_cast<int>(lm.num_attention_heads);
+  m.num_key_value_heads = static_cast<int>(lm.num_key_value_heads);
+  m.vocab_size = static_cast<int>(image_token_id);  // the text vocabulary: <image> is the last row
+  m.feature_dim = static_cast<int>(feature_dim);
+  m.rms_norm_eps = lm.rms_norm_eps;
+  m.rope_theta = lm.rope_theta;
+  m.tie_word_embeddings = lm.tie_word_embeddings;
+  m.dst_state_head = state_steps > 0;
+  if (state_steps > 0) m.dst_state_steps = static_cast<int>(state_steps);
+  return m;
+}
+
+ModelConfig checkpoint_model_keys(const Checkpoint& ck, const ModelConfig& base) {
+  LlamaConfig lm = load_llama_config(ck.dir + "/config.json");
+  std::map<std::string, std::string> meta;
+  TensorMap heads = load_safetensors(ck.dir + "/prospect.safetensors", &meta);
+  auto proj = heads.find("mm_projector.0.weight");
+  PROSPECT_CHECK(proj != heads.end(), "checkpoint {}: prospect.safetensors has no mm_projector.0.weight", ck.dir);
+  auto state = heads.find("dst_state_head.weight");
+  const int64_t state_steps = state == heads.end() ? 0 : state->second.size(0) / 3;
+  return model_keys_of(lm, lm.vocab_size - 1, proj->second.size(1), state_steps, base);
+}
+
+// The `keys` the user set in cfg against the checkpoint's values (`theirs`): one that disagrees is a
+// UsageError naming it (or, in `warn_only`, a warning). Keys left unset take the checkpoint's value.
+void check_set_keys(const Config& cfg, const Config& theirs_cfg, const std::vector<std::string>& keys,
+                    const std::string& where, const std::vector<std::string>& warn_only = {}) {
+  auto mine = config_keys(cfg), theirs = config_keys(theirs_cfg);
+  std::set<std::string> checked(keys.begin(), keys.end());
+  for (size_t i = 0; i < mine.size(); ++i) {
+    const std::string& k = mine[i].name;
+    if (!checked.count(k) || !is_set(cfg, k) || mine[i].value == theirs[i].value) continue;
+    // 0 means "the tokenizer's" / "the store's": it names no other model
+    if ((k == "model.vocab_size" || k == "model.feature_dim") && mine[i].value == "0") continue;
+    if (std::find(warn_only.begin(), warn_only.end(), k) != warn_only.end()) {
+      spdlog::warn("{} = {}, but {} was trained with {} = {}: {}", k, mine[i].value, where, k, theirs[i].value,
+                   k == "data.frames" ? "streaming evaluation shows every frame whatever it says" : "kept");
+      continue;
     }
-    return;
+    usage_fail("{} = {} disagrees with the checkpoint {} (which has {} = {}); the checkpoint defines it: leave {} "
+               "unset to take the checkpoint's",
+               k, mine[i].value, where, k, theirs[i].value, k);
   }
-  LlamaConfig model = load_llama_config(ck.dir + "/config.json");
-  auto same = [&](const char* key, int64_t mine, int64_t theirs) {
-    if (mine != theirs) differs(key, std::to_string(mine), std::to_string(theirs));
-  };
-  same("model.hidden_size", cfg.model.hidden_size, model.hidden_size);
-  same("model.intermediate_size", cfg.model.intermediate_size, model.intermediate_size);
-  same("model.num_hidden_layers", cfg.model.num_hidden_layers, model.num_hidden_layers);
-  same("model.num_attention_heads", cfg.model.num_attention_heads, model.num_attention_heads);
-  same("model.num_key_value_heads", cfg.model.num_key_value_heads, model.num_key_value_heads);
+}
+
+const std::vector<std::string> kModelKeys = {
+    "model.hidden_size",  "model.intermediate_size", "model.num_hidden_layers", "model.num_attention_heads",
+    "model.num_key_value_heads", "model.vocab_size", "model.feature_dim", "model.rms_norm_eps", "model.rope_theta",
+    "model.tie_word_embeddings", "model.dst_state_head", "model.dst_state_steps"};
+
+bool same_file_bytes(const std::string& a, const std::string& b) {
+  std::string x, y;
+  return read_file(a, &x) && read_file(b, &y) && x == y;
+}
+
+}  // namespace
+
+Config config_as_trained(const Config& cfg, const DSTProActLlama& model) {
+  Config out = cfg;
+  out.model = model_keys_of(model->config, model->image_token_id, model->feature_dim, model->state_steps, cfg.model);
+  return out;
+}
+
+void check_model_config(const Config& cfg, const Checkpoint& ck) {
+  Config theirs = cfg;
+  theirs.model = checkpoint_model_keys(ck, cfg.model);
+  // dst_state_steps says nothing without the head
+  std::vector<std::string> keys = kModelKeys;
+  if (!theirs.model.dst_state_head) keys.pop_back();
+  check_set_keys(cfg, theirs, keys, ck.dir);
+}
+
+Config checkpoint_config(const Config& cfg, const Checkpoint& ck) {
+  check_model_config(cfg, ck);
+  Config out = cfg;
+  const bool state_steps_set = is_set(cfg, "model.dst_state_steps");
+  out.model = checkpoint_model_keys(ck, cfg.model);
+  if (!out.model.dst_state_head && state_steps_set) out.model.dst_state_steps = cfg.model.dst_state_steps;
+  if (!ck.layout) return out;  // a bare model folder: the data.* keys are the user's
+  const SequenceLayout& l = *ck.layout;
+  Config theirs = out;
+  theirs.data.template_name = l.template_name;
+  theirs.data.frames = l.frames;
+  theirs.data.dst_turns = l.dst_turns;
+  theirs.data.max_seq_len = l.max_seq_len;
+  theirs.data.system_prompt = l.system_prompt;
+  check_set_keys(cfg, theirs,
+                 {"data.template", "data.frames", "data.dst_turns", "data.max_seq_len", "data.system_prompt"}, ck.dir,
+                 {"data.frames"});
+  if (is_set(cfg, "data.tokenizer") && !same_file_bytes(cfg.data.tokenizer, ck.tokenizer_path))
+    usage_fail("data.tokenizer = {} disagrees with the checkpoint {} ({} than its copy {}); the checkpoint defines "
+               "it: leave data.tokenizer unset to take the checkpoint's",
+               cfg.data.tokenizer, ck.dir, fs::is_regular_file(cfg.data.tokenizer) ? "other bytes" : "no such file",
+               ck.tokenizer_path);
+  out.data = theirs.data;
+  out.data.tokenizer = ck.tokenizer_path;
+  return out;
 }
 
 std::string torch_rng_state_hex() {

@@ -155,8 +155,10 @@ void load_ini_stream(std::istream& in, const std::string& source, Config& cfg) {
   } catch (const po::error& e) {
     usage_fail("{}: {}", source, e.what());
   }
-  for (auto& f : fields(cfg))
+  for (auto& f : fields(cfg)) {
     if (auto* s = std::get_if<std::string*>(&f.ptr)) **s = strip_quotes(**s);
+    if (vm.count(f.name) && !vm[f.name].defaulted()) cfg.set_keys.insert(f.name);
+  }
 }
 
 }  // namespace
@@ -166,6 +168,8 @@ std::vector<ConfigKey> config_keys(const Config& cfg) {
   for (auto& f : fields(const_cast<Config&>(cfg))) out.push_back({f.name, f.help, value_text(f.ptr)});
   return out;
 }
+
+bool is_set(const Config& cfg, const std::string& key) { return cfg.set_keys.count(key) > 0; }
 
 void load_ini_file(const std::string& path, Config& cfg) {
   std::ifstream in(path);
@@ -278,6 +282,7 @@ bool parse_args(int argc, const char* const* argv, const std::string& usage, po:
     // Only keys given on the command line override the INI.
     for (auto& f : fields(*cfg)) {
       if (!m.count(f.name) || m[f.name].defaulted()) continue;
+      cfg->set_keys.insert(f.name);
       std::visit([&](auto* v) { *v = m[f.name].as<std::decay_t<decltype(*v)>>(); }, f.ptr);
     }
     check_config(*cfg);

@@ -28,20 +28,12 @@ EvalSetup make_eval_setup(const Config& cfg, const std::string& checkpoint_dir, 
   s.store_path = split == "train" ? cfg.data.train : split == "val" ? cfg.data.val : cfg.data.test;
   s.out_dir = out_dir;
   s.checkpoint = read_checkpoint(checkpoint_dir);
-  check_model_config(cfg, s.checkpoint);
-  // Whether the model saw DST turns is the checkpoint's: a no-DST baseline never asks its untrained DST
-  // head and never sees a state turn, whatever the evaluation's configuration says.
-  if (s.checkpoint.run_config) {
-    Config trained;
-    load_ini_text(*s.checkpoint.run_config, trained);
-    if (trained.data.dst_turns != cfg.data.dst_turns)
-      spdlog::warn("data.dst_turns = {}, but {} was trained with data.dst_turns = {}: evaluating as trained",
-                   cfg.data.dst_turns, checkpoint_dir, trained.data.dst_turns);
-    s.cfg.data.dst_turns = trained.data.dst_turns;
-  }
-  // A training checkpoint names its template and tokenizer; a bare model folder uses the config's.
-  s.layout = s.checkpoint.layout.value_or(sequence_layout(cfg));
-  s.tokenizer_path = s.checkpoint.layout ? s.checkpoint.tokenizer_path : cfg.data.tokenizer;
+  // The checkpoint defines the model and how its sequences are laid out (SPEC §6): a no-DST baseline
+  // is evaluated without DST turns and never asks its untrained DST head, whatever the defaults say.
+  s.cfg = checkpoint_config(cfg, s.checkpoint);
+  s.layout = sequence_layout(s.cfg);
+  if (s.checkpoint.layout) s.layout.special_ids = s.checkpoint.layout->special_ids;
+  s.tokenizer_path = s.cfg.data.tokenizer;
   if (cfg.eval.match == "proassist") {
     if (cfg.eval.sentence_encoder.empty())
       usage_fail("eval.sentence_encoder: eval.match=proassist needs a sentence-transformers folder "
@@ -175,6 +167,19 @@ std::unique_ptr<EvalInputs> open_eval_inputs(const EvalSetup& s, Communicator& c
     fail("tokenizer {} has {} tokens, but the model of {} has {} text tokens (its <image> id)", s.tokenizer_path,
          o->tok->vocab_size(), s.checkpoint.dir, o->model->image_token_id);
   o->tmpl = make_chat_template(s.layout.template_name, *o->tok);
+  if (const auto& ids = s.layout.special_ids) {
+    const SpecialIds now{o->model->image_token_id, o->tok->bos_id(), o->tok->eos_id(), o->tmpl.end_of_turn};
+    auto same = [&](const char* what, int64_t trained, int64_t here) {
+      if (trained != here)
+        fail("checkpoint {}: the {} id is {} here but was {} in training (tokenizer {}, template {}): the sequences "
+             "would not be the ones the model learned",
+             s.checkpoint.dir, what, here, trained, s.tokenizer_path, s.layout.template_name);
+    };
+    same("<image>", ids->image, now.image);
+    same("BOS", ids->bos, now.bos);
+    same("EOS", ids->eos, now.eos);
+    same("end-of-turn", ids->end_of_turn, now.end_of_turn);
+  }
   o->opt = seq_options(cfg.data, static_cast<int32_t>(o->model->image_token_id), o->store->fps());
   o->opt.state_steps = static_cast<int>(o->model->state_steps);
   return o;

@@ -71,10 +71,19 @@ LlamaConfig parse_llama_config(const json& j, const std::string& where) {
   read_field(j, "tie_word_embeddings", &c.tie_word_embeddings, where, false);
   for (const char* k : {"attention_bias", "mlp_bias"})
     if (j.contains(k) && j[k].is_boolean() && j[k].get<bool>()) fail("{}: {} = true is not supported", where, k);
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-    const json& r = j["rope_scaling"];
-    if (!r.is_object()) fail("{}: rope_scaling is not an object", where);
-    std::string w = where + " rope_scaling";
+  // transformers 5 writes the rotary settings as one object, rope_parameters (rope_theta inside it);
+  // earlier versions wrote rope_theta and rope_scaling. Either is read; a file with both is read from
+  // rope_parameters, the one transformers 5 reads.
+  const char* rope_key = "rope_scaling";
+  if (j.contains("rope_parameters") && !j["rope_parameters"].is_null()) {
+    rope_key = "rope_parameters";
+    if (!j["rope_parameters"].is_object()) fail("{}: rope_parameters is not an object", where);
+    read_field(j["rope_parameters"], "rope_theta", &c.rope_theta, where + " rope_parameters", false);
+  }
+  if (j.contains(rope_key) && !j[rope_key].is_null()) {
+    const json& r = j[rope_key];
+    if (!r.is_object()) fail("{}: {} is not an object", where, rope_key);
+    std::string w = where + " " + rope_key;
     if (r.contains("rope_type")) read_field(r, "rope_type", &c.rope_type, w, true);
     else read_field(r, "type", &c.rope_type, w, true);
     if (c.rope_type == "default") c.rope_type.clear();
@@ -125,6 +134,11 @@ json llama_config_json(const LlamaConfig& c) {
                          {"original_max_position_embeddings", c.rope_original_max_position_embeddings}};
   } else {
     j["rope_scaling"] = nullptr;
+  }
+  if (j.contains("rope_parameters")) {  // transformers 5's form (read first there): the same values
+    j["rope_parameters"] = {{"rope_type", c.rope_type.empty() ? "default" : c.rope_type}, {"rope_theta", c.rope_theta}};
+    if (c.rope_type == "llama3")
+      for (auto& [k, v] : j["rope_scaling"].items()) j["rope_parameters"][k] = v;
   }
   if (!j.contains("torch_dtype")) j["torch_dtype"] = "float32";
   return j;

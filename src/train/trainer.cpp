@@ -296,7 +296,7 @@ std::unique_ptr<Training> set_up(const Config& cfg, const TrainArgs& args, Commu
   const int64_t feature_dim = cfg.model.feature_dim > 0 ? cfg.model.feature_dim : t->train.store->embedding_dim();
   t->val = train::open_split(cfg.data.val, cfg, feature_dim, "val", *t->comm);
   set_up_model(*t, ckpt, feature_dim);
-  if (t->rank == 0) write_file_atomic(args.run_dir + "/config.ini", to_ini(cfg));
+  if (t->rank == 0) write_file_atomic(args.run_dir + "/config.ini", to_ini(config_as_trained(cfg, t->model)));
   t->train_opt = seq_options(cfg.data, static_cast<int32_t>(t->model->image_token_id), t->train.store->fps());
   t->train_opt.state_steps = static_cast<int>(t->model->state_steps);
   make_val_batches(*t);
@@ -468,7 +468,8 @@ void save(Training& t) {
     contents.optimizer_state = &optimizer_state;
     contents.trainer = t.state;
     contents.run_config = &t.cfg;
-    contents.layout = sequence_layout(t.cfg);
+    contents.layout = sequence_layout(
+        t.cfg, SpecialIds{t.model->image_token_id, t.tok->bos_id(), t.tok->eos_id(), t.tmpl.end_of_turn});
     contents.tokenizer_path = t.cfg.data.tokenizer;
     contents.world_size = t.world;
     contents.trainer.virtual_ranks = t.virtual_ranks;

@@ -1,10 +1,12 @@
 // The checkpoint folder: what save_checkpoint writes read_checkpoint finds again (trainer state, run
 // configuration, layout, tokenizer copy, model, optimizer state), `latest` and keep_last, a bare model
-// folder, and the model keys checked against either kind.
+// folder, and the configuration a run from a checkpoint goes on with: the checkpoint's model and
+// layout, the user's keys checked against them only where the user set them.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "prospect/checkpoint/checkpoint.h"
 #include "prospect/core/error.h"
@@ -40,7 +42,11 @@ TEST(Checkpoint, WhatIsSavedIsReadBack) {
   c.model = &model;
   c.optimizer_state = &optimizer;
   c.run_config = &cfg;
-  c.layout = sequence_layout(cfg);
+  cfg.data.frames = "turns";
+  cfg.data.dst_turns = false;
+  cfg.data.max_seq_len = 333;
+  cfg.data.system_prompt = "Goal: {goal}";
+  c.layout = sequence_layout(cfg, SpecialIds{30, 1, 2, 7});
   c.tokenizer_path = cfg.data.tokenizer;
   c.world_size = 2;
   for (int64_t step : {1, 2, 3}) {
@@ -67,12 +73,26 @@ TEST(Checkpoint, WhatIsSavedIsReadBack) {
   EXPECT_EQ(ck.trainer->torch_rng, "0a0b");
   ASSERT_TRUE(ck.layout.has_value());
   EXPECT_EQ(ck.layout->template_name, "llama3");
+  EXPECT_EQ(ck.layout->frames, "turns");
+  EXPECT_FALSE(ck.layout->dst_turns);
+  EXPECT_EQ(ck.layout->max_seq_len, 333);
+  EXPECT_EQ(ck.layout->system_prompt, "Goal: {goal}");
+  ASSERT_TRUE(ck.layout->special_ids.has_value());
+  EXPECT_EQ(ck.layout->special_ids->image, 30);
+  EXPECT_EQ(ck.layout->special_ids->bos, 1);
+  EXPECT_EQ(ck.layout->special_ids->eos, 2);
+  EXPECT_EQ(ck.layout->special_ids->end_of_turn, 7);
   EXPECT_EQ(ck.tokenizer_path, latest + "/tok.model");
   std::ifstream tok(ck.tokenizer_path);
   std::string bytes((std::istreambuf_iterator<char>(tok)), std::istreambuf_iterator<char>());
   EXPECT_EQ(bytes, "tokenizer bytes");
   ASSERT_TRUE(ck.run_config.has_value());
-  EXPECT_EQ(*ck.run_config, to_ini(cfg));
+  // the run's configuration with the model's own values (vocabulary and feature size were "0: derived")
+  EXPECT_EQ(*ck.run_config, to_ini(config_as_trained(cfg, model)));
+  Config saved;
+  load_ini_text(*ck.run_config, saved);
+  EXPECT_EQ(saved.model.vocab_size, 30);
+  EXPECT_EQ(saved.model.feature_dim, 8);
   TensorMap opt = load_optimizer_state(ck);
   EXPECT_TRUE(at::equal(opt.at("exp_avg.x"), at::ones({2, 2})));
   DSTProActLlama back = load_checkpoint_model(ck);
@@ -96,6 +116,8 @@ TEST(Checkpoint, BareModelFolderHasNoTrainerState) {
   EXPECT_NO_THROW(check_model_config(cfg, ck));
   Config other = cfg;
   other.model.intermediate_size = 48;
+  EXPECT_NO_THROW(check_model_config(other, ck)) << "a default the user did not set is not compared";
+  other.set_keys.insert("model.intermediate_size");
   std::string e = test::error_message<UsageError>([&] { check_model_config(other, ck); });
   EXPECT_NE(e.find("model.intermediate_size = 48"), std::string::npos) << e;
 }
@@ -116,7 +138,10 @@ TEST(Checkpoint, ModelKeysAgainstTheRunConfig) {
   run.model.gradient_checkpointing = true;  // how to run: not checked
   run.model.device = "cuda";
   EXPECT_NO_THROW(check_model_config(run, ck));
-  run.model.rope_theta = 500000;  // what the model is
+  run.model.rope_theta = 500000;  // what the model is, but not set by the user: the checkpoint's wins
+  EXPECT_NO_THROW(check_model_config(run, ck));
+  EXPECT_EQ(checkpoint_config(run, ck).model.rope_theta, cfg.model.rope_theta);
+  run.set_keys.insert("model.rope_theta");
   std::string e = test::error_message<UsageError>([&] { check_model_config(run, ck); });
   EXPECT_NE(e.find("model.rope_theta"), std::string::npos) << e;
 }
@@ -132,4 +157,122 @@ TEST(Checkpoint, ReadErrorsNameTheFolder) {
                                                   "template": "plain", "tokenizer": "gone.model"})";
   e = test::error_message<Error>([&] { read_checkpoint(dir + "/bad"); });
   EXPECT_NE(e.find("gone.model"), std::string::npos) << e;
+}
+
+namespace {
+
+// A training checkpoint of a model unlike the configuration's defaults (as model.init makes one), its
+// layout and tokenizer copy.
+Checkpoint saved_run(const std::string& dir, Config* cfg_out) {
+  Config cfg = small_config(dir);
+  std::ofstream(cfg.data.tokenizer) << "tokenizer bytes";
+  cfg.data.dst_turns = false;
+  cfg.data.max_seq_len = 333;
+  cfg.data.frames = "turns";
+  cfg.data.system_prompt = "Goal: {goal}";
+  cfg.model.rms_norm_eps = 1e-6;
+  cfg.model.tie_word_embeddings = false;
+  cfg.model.dst_state_head = true;
+  cfg.model.dst_state_steps = 5;
+  DSTProActLlama model = make_dst_model_scratch(cfg.model, 30, 8, 1);
+  NamedTensors optimizer;
+  CheckpointContents c;
+  c.model = &model;
+  c.optimizer_state = &optimizer;
+  c.run_config = &cfg;
+  c.layout = sequence_layout(cfg);
+  c.tokenizer_path = cfg.data.tokenizer;
+  Checkpoint ck = read_checkpoint(save_checkpoint(dir + "/run", c));
+  *cfg_out = cfg;
+  return ck;
+}
+
+}  // namespace
+
+// A default configuration (what a run from model.init leaves unset) evaluates the checkpoint: every
+// model key and every layout key comes from it.
+TEST(Checkpoint, DefaultsTakeTheCheckpointsModelAndLayout) {
+  std::string dir = fresh_dir("defaults");
+  Config trained;
+  Checkpoint ck = saved_run(dir, &trained);
+  Config defaults;
+  ASSERT_NE(defaults.model.hidden_size, trained.model.hidden_size);
+  EXPECT_NO_THROW(check_model_config(defaults, ck));
+  Config c = checkpoint_config(defaults, ck);
+  EXPECT_EQ(c.model.hidden_size, 32);
+  EXPECT_EQ(c.model.intermediate_size, 64);
+  EXPECT_EQ(c.model.num_hidden_layers, 2);
+  EXPECT_EQ(c.model.num_attention_heads, 4);
+  EXPECT_EQ(c.model.num_key_value_heads, 2);
+  EXPECT_EQ(c.model.vocab_size, 30);
+  EXPECT_EQ(c.model.feature_dim, 8);
+  EXPECT_EQ(c.model.rms_norm_eps, 1e-6);
+  EXPECT_FALSE(c.model.tie_word_embeddings);
+  EXPECT_TRUE(c.model.dst_state_head);
+  EXPECT_EQ(c.model.dst_state_steps, 5);
+  EXPECT_EQ(c.data.template_name, "llama3");
+  EXPECT_EQ(c.data.tokenizer, ck.dir + "/tok.model");
+  EXPECT_EQ(c.data.frames, "turns");
+  EXPECT_FALSE(c.data.dst_turns);
+  EXPECT_EQ(c.data.max_seq_len, 333);
+  EXPECT_EQ(c.data.system_prompt, "Goal: {goal}");
+}
+
+// A key the user set that disagrees is an error naming it; one that agrees is fine; data.frames only
+// warns (streaming evaluation shows every frame whatever it says).
+TEST(Checkpoint, SetKeysThatDisagreeAreErrors) {
+  std::string dir = fresh_dir("set_keys");
+  Config trained;
+  Checkpoint ck = saved_run(dir, &trained);
+  auto error_for = [&](const std::string& key, const std::string& value) {
+    Config c;
+    load_ini_text("[" + key.substr(0, key.find('.')) + "]\n" + key.substr(key.find('.') + 1) + " = " + value + "\n", c);
+    EXPECT_TRUE(is_set(c, key));
+    return test::error_message<UsageError>([&] { checkpoint_config(c, ck); });
+  };
+  for (auto [key, value] : std::vector<std::pair<std::string, std::string>>{{"model.hidden_size", "64"},
+                                                                             {"model.num_key_value_heads", "4"},
+                                                                             {"model.tie_word_embeddings", "true"},
+                                                                             {"model.dst_state_head", "false"},
+                                                                             {"model.dst_state_steps", "6"},
+                                                                             {"model.feature_dim", "9"},
+                                                                             {"data.template", "plain"},
+                                                                             {"data.dst_turns", "true"},
+                                                                             {"data.max_seq_len", "512"},
+                                                                             {"data.system_prompt", "other"}}) {
+    std::string e = error_for(key, value);
+    EXPECT_NE(e.find(key + " = " + value), std::string::npos) << key << ": " << e;
+    EXPECT_NE(e.find(ck.dir), std::string::npos) << e;
+  }
+  Config agree;
+  load_ini_text("[model]\nhidden_size = 32\nfeature_dim = 0\n[data]\nmax_seq_len = 333\nframes = all\n", agree);
+  Config c = checkpoint_config(agree, ck);
+  EXPECT_EQ(c.data.frames, "turns") << "data.frames warns and takes the checkpoint's";
+  // the tokenizer: the same bytes elsewhere agree, other bytes do not
+  Config tok;
+  tok.data.tokenizer = dir + "/same.model";
+  tok.set_keys.insert("data.tokenizer");
+  std::ofstream(tok.data.tokenizer) << "tokenizer bytes";
+  EXPECT_EQ(checkpoint_config(tok, ck).data.tokenizer, ck.tokenizer_path);
+  std::ofstream(tok.data.tokenizer) << "other bytes";
+  std::string e = test::error_message<UsageError>([&] { checkpoint_config(tok, ck); });
+  EXPECT_NE(e.find("data.tokenizer"), std::string::npos) << e;
+}
+
+// A trainer.json written before the layout keys were recorded takes them from its run configuration.
+TEST(Checkpoint, OlderTrainerJsonTakesTheLayoutFromItsConfig) {
+  std::string dir = fresh_dir("older");
+  Config trained;
+  Checkpoint ck = saved_run(dir, &trained);
+  std::string path = ck.dir + "/trainer.json";
+  auto j = nlohmann::json::parse(test::read_text(path));
+  for (const char* k : {"frames", "dst_turns", "max_seq_len", "system_prompt", "special_ids"}) j.erase(k);
+  std::ofstream(path) << j.dump(2);
+  Checkpoint old = read_checkpoint(ck.dir);
+  ASSERT_TRUE(old.layout.has_value());
+  EXPECT_EQ(old.layout->frames, "turns");
+  EXPECT_FALSE(old.layout->dst_turns);
+  EXPECT_EQ(old.layout->max_seq_len, 333);
+  EXPECT_EQ(old.layout->system_prompt, "Goal: {goal}");
+  EXPECT_FALSE(old.layout->special_ids.has_value());
 }

@@ -109,8 +109,8 @@ TEST(StreamE2E, TeacherForcedWithThresholdSweep) {
   EXPECT_TRUE(j["best_thresholds"]["dst_threshold"]["f1"].is_number());
 }
 
-// A checkpoint as training writes it names its template and tokenizer in trainer.json, and its run
-// config defines the model: a model.* key that disagrees is a usage error naming it.
+// A checkpoint as training writes it names its template and tokenizer in trainer.json, and its model
+// files define the model: a model.* key set by the user that disagrees is a usage error naming it.
 TEST(StreamE2E, CheckpointWithTrainerJson) {
   const auto& s = test::tiny_eval("evalstream_e2e");
   std::string ck = s.dir + "/ckpt/step-000007";
@@ -124,9 +124,12 @@ TEST(StreamE2E, CheckpointWithTrainerJson) {
   };
   write_trainer(s.cfg);
   std::string out = s.dir + "/out_ckpt";
-  // the config's tokenizer path is wrong on purpose: the checkpoint's own file is used
-  auto r = test::run_program(test::binary_path("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck + " --out " + out +
-                    " --data.tokenizer=" + s.dir + "/missing.model");
+  // the checkpoint's own tokenizer is used; one the user names must be the same file
+  auto missing = test::run_program(test::binary_path("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck +
+                                   " --out " + out + " --data.tokenizer=" + s.dir + "/missing.model");
+  EXPECT_EQ(missing.code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("data.tokenizer = " + s.dir + "/missing.model"), std::string::npos) << missing.output;
+  auto r = test::run_program(test::binary_path("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck + " --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   auto j = nlohmann::json::parse(test::read_text(out + "/eval.json"));
   EXPECT_EQ(j["config"]["checkpoint_step"], 7);
@@ -140,12 +143,17 @@ TEST(StreamE2E, CheckpointWithTrainerJson) {
   j.erase("config");
   ref.erase("config");
   EXPECT_EQ(j, ref);
-  Config other = s.cfg;
-  other.model.intermediate_size = 96;
-  write_trainer(other);
-  auto bad = test::run_program(test::binary_path("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck + " --out " + out);
+  auto bad = test::run_program(test::binary_path("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck +
+                               " --out " + out + " --model.intermediate_size=96");
   EXPECT_EQ(bad.code, 2) << bad.output;
-  EXPECT_NE(bad.output.find("model.intermediate_size"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("model.intermediate_size = 96"), std::string::npos) << bad.output;
+  // the special ids training recorded are made again from the checkpoint's tokenizer, template, model
+  nlohmann::json t = nlohmann::json::parse(test::read_text(ck + "/trainer.json"));
+  t["special_ids"] = {{"image", 1}, {"bos", -1}, {"eos", -1}, {"end_of_turn", -1}};
+  std::ofstream(ck + "/trainer.json") << t.dump(2);
+  auto ids = test::run_program(test::binary_path("prospect_eval") + " --config " + s.ini + " --checkpoint " + ck + " --out " + out);
+  EXPECT_EQ(ids.code, 1) << ids.output;
+  EXPECT_NE(ids.output.find("was 1 in training"), std::string::npos) << ids.output;
 }
 
 // prospect_eval honours model.device and model.dtype (SPEC §4), and refuses what it cannot have with a
@@ -219,8 +227,8 @@ TEST(StreamE2E, EvalShowsEveryFrameWhateverDataFrames) {
   EXPECT_GT(checked, 0) << "no clip whose turns leave frames out: the test shows nothing";
 }
 
-// A checkpoint trained without DST turns (its trainer.json config) is evaluated without them, whatever
-// the evaluation's configuration says: no DST head asked, no state turn in re-encoded windows.
+// A checkpoint trained without DST turns (its trainer.json config) is evaluated without them by a
+// configuration that does not set data.dst_turns: no DST head asked, no state turn in re-encoded windows.
 TEST(StreamE2E, NoDstCheckpointIsEvaluatedWithoutDstTurns) {
   const auto& s = test::tiny_eval("evalstream_e2e");
   std::string ck = s.dir + "/ckpt_nodst/step-000003";

@@ -327,3 +327,28 @@ TEST(Llama, ProspectLmLogitsAndExitCodes) {
 
 }  // namespace
 }  // namespace prospect
+
+// transformers 5 writes the rotary settings as one rope_parameters object (rope_theta inside it, no
+// top-level rope_theta or rope_scaling): both are read from it, and written back in both forms.
+TEST(Llama, ConfigRopeParametersOfTransformers5) {
+  using namespace prospect;
+  nlohmann::json j = {{"vocab_size", 300},        {"hidden_size", 64},        {"intermediate_size", 128},
+                      {"num_hidden_layers", 2},   {"num_attention_heads", 4}, {"num_key_value_heads", 2},
+                      {"rope_parameters",
+                       {{"rope_type", "llama3"}, {"rope_theta", 500000.0}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                        {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}}}};
+  LlamaConfig c = parse_llama_config(j);
+  EXPECT_EQ(c.rope_theta, 500000.0);
+  EXPECT_EQ(c.rope_type, "llama3");
+  EXPECT_EQ(c.rope_original_max_position_embeddings, 64);
+  c.rope_theta = 250000.0;
+  nlohmann::json back = llama_config_json(c);
+  EXPECT_EQ(back["rope_parameters"]["rope_theta"], 250000.0);
+  EXPECT_EQ(back["rope_parameters"]["factor"], 8.0);
+  EXPECT_EQ(back["rope_theta"], 250000.0);
+  EXPECT_EQ(back["rope_scaling"]["rope_type"], "llama3");
+  j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 1000.0}};
+  c = parse_llama_config(j);
+  EXPECT_EQ(c.rope_theta, 1000.0);
+  EXPECT_TRUE(c.rope_type.empty());
+}

@@ -576,8 +576,8 @@ TEST(Trainer, SigtermCheckpointsAndExits3) {
 
 // The no-DST baseline (data.dst_turns = false) end to end: training sees no DST_UPDATE turn (the DST
 // text loss 0 at every step, no DST perplexity at validation), and prospect_eval never asks the DST
-// head, even at a DST threshold every probability passes (the checkpoint's dst_turns = false wins over
-// the evaluation's configuration), while a model trained the same way with DST turns, at the same
+// head, even at a DST threshold every probability passes (the checkpoint's dst_turns = false; an
+// evaluation that sets data.dst_turns = true is refused), while a model trained the same way with DST turns, at the same
 // thresholds, does produce updates (so the check can fail).
 TEST(Trainer, NoDstBaselineTrainsAndEvaluates) {
   std::string run = fresh_dir("no_dst"), out;
@@ -609,7 +609,13 @@ TEST(Trainer, NoDstBaselineTrainsAndEvaluates) {
     EXPECT_EQ(r.code, 0) << r.output;
     return nlohmann::json::parse(test::read_text(dir + "/eval.json"));
   };
-  auto base = eval_run(run, "eval_no_dst", "--data.dst_turns=true");
+  // the checkpoint says how its sequences are laid out: an explicit data.dst_turns that disagrees is refused
+  auto refused = test::run_program(test::binary_path("prospect_eval") + " --checkpoint " + run +
+                                   "/checkpoints/latest --split val --out " + run + "/refused --data.val=" + d +
+                                   "/val.h5 --data.dst_turns=true");
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("data.dst_turns = true"), std::string::npos) << refused.output;
+  auto base = eval_run(run, "eval_no_dst", "");
   EXPECT_EQ(base["config"]["data"]["dst_turns"], false);
   EXPECT_GT(base["counts"]["turns"].get<int64_t>(), 0) << base.dump();  // it spoke
   EXPECT_TRUE(base["speaking_event"]["precision"].is_number()) << base.dump();

@@ -4,6 +4,7 @@
 //
 // Command-line parsing (parse_args) is declared in args.h, so that only the programs see Boost.
 #pragma once
+#include <set>
 #include <string>
 #include <vector>
 
@@ -117,7 +118,11 @@ struct Config {
   TrainConfig train;
   DistConfig dist;
   EvalConfig eval;
+  // The keys the user set (an INI file or the command line), as "section.key". A checkpoint's values
+  // win over the defaults but not over these: a key set here that disagrees with it is an error.
+  std::set<std::string> set_keys;
 };
+bool is_set(const Config& cfg, const std::string& key);  // the user set `key` (INI or command line)
 
 // One key of the table: "section.key", help text, and its current value as text.
 struct ConfigKey {
