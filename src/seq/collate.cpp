@@ -23,31 +23,60 @@ struct Placement {
   int64_t row = 0, offset = 0, number = 1;
 };
 
-// One window per row (pack_to = 0), or the windows packed into rows of at most pack_to tokens: first
-// fit, longest first (ties in input order), each row's windows then in input order. A function of the
-// window lengths and their order alone, so the same windows always give the same rows; rows in the
-// order of their first windows. A window longer than pack_to has a row of its own. Returned row by
-// row, left to right.
+using Rows = std::vector<std::vector<size_t>>;  // the windows of each row, by index into seqs
+
+// Positions a layout computes: rows x the longest row (the batch pads every row to it).
+int64_t positions_of(const Rows& rows, const std::vector<int64_t>& len) {
+  int64_t longest = 0;
+  for (const auto& r : rows) {
+    int64_t n = 0;
+    for (size_t i : r) n += len[i];
+    longest = std::max(longest, n);
+  }
+  return static_cast<int64_t>(rows.size()) * longest;
+}
+
+// The windows longest first (ties in input order) into rows of at most pack_to tokens: first fit
+// (fewest rows) when rows_wanted = 0, else into rows_wanted rows, each window to the shortest row
+// (balanced rows, so the longest row and its padding stay small; empty where a window does not fit).
+Rows longest_first(const std::vector<int64_t>& len, int64_t pack_to, size_t rows_wanted) {
+  std::vector<size_t> order(len.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return len[a] > len[b]; });
+  Rows rows(rows_wanted);
+  std::vector<int64_t> used(rows_wanted, 0);
+  for (size_t i : order) {
+    size_t r = 0;
+    if (rows_wanted == 0) {
+      while (r < rows.size() && used[r] + len[i] > pack_to) ++r;
+      if (r == rows.size()) rows.emplace_back(), used.push_back(0);
+    } else {
+      r = static_cast<size_t>(std::min_element(used.begin(), used.end()) - used.begin());
+      if (used[r] > 0 && used[r] + len[i] > pack_to) return {};
+    }
+    rows[r].push_back(i);
+    used[r] += len[i];
+  }
+  return rows;
+}
+
+// One window per row (pack_to = 0), or the windows packed into rows of at most pack_to tokens (a
+// longer window alone in its row): of one window per row, first fit longest first, and as many rows
+// balanced, the layout that computes the fewest positions (the first of equals). Each row's windows in
+// input order, the rows in the order of their first windows, so a function of the window lengths and
+// their order alone: the same windows always give the same batch. Returned row by row, left to right.
 std::vector<Placement> place(const std::vector<const Sequence*>& seqs, int64_t pack_to) {
   const size_t n = seqs.size();
-  auto len = [&](size_t i) { return static_cast<int64_t>(seqs[i]->ids.size()); };
-  std::vector<std::vector<size_t>> rows;
-  if (pack_to <= 0) {
-    for (size_t i = 0; i < n; ++i) rows.push_back({i});
-  } else {
-    std::vector<size_t> order(n);
-    for (size_t i = 0; i < n; ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return len(a) > len(b); });
-    std::vector<int64_t> used;
-    for (size_t i : order) {
-      size_t r = 0;
-      while (r < rows.size() && used[r] + len(i) > pack_to) ++r;
-      if (r == rows.size()) rows.emplace_back(), used.push_back(0);
-      rows[r].push_back(i);
-      used[r] += len(i);
-    }
+  std::vector<int64_t> len(n);
+  for (size_t i = 0; i < n; ++i) len[i] = static_cast<int64_t>(seqs[i]->ids.size());
+  Rows rows;
+  for (size_t i = 0; i < n; ++i) rows.push_back({i});
+  if (pack_to > 0) {
+    Rows first_fit = longest_first(len, pack_to, 0);
+    Rows balanced = longest_first(len, pack_to, first_fit.size());
+    for (Rows* r : {&first_fit, &balanced})
+      if (!r->empty() && positions_of(*r, len) < positions_of(rows, len)) rows = *r;
     for (auto& r : rows) std::sort(r.begin(), r.end());
-    // rows in the order of their first window: where nothing fits together, the unpacked batch
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.front() < b.front(); });
   }
   std::vector<Placement> out;
@@ -55,7 +84,7 @@ std::vector<Placement> place(const std::vector<const Sequence*>& seqs, int64_t p
     int64_t offset = 0, number = 1;
     for (size_t i : rows[r]) {
       out.push_back({i, static_cast<int64_t>(r), offset, number++});
-      offset += len(i);
+      offset += len[i];
     }
   }
   return out;

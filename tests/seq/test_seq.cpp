@@ -241,9 +241,11 @@ TEST(Seq, CollatePacksWindowsIntoRows) {
     EXPECT_TRUE(at::equal(*x, *y));
 }
 
-// First fit, longest first: windows of 5, 4, 3, 2 and 1 tokens into rows of 6 give rows {5, 1}, {4, 2}
-// and {3}, each row's windows in the order given, the rows in the order of their first windows.
-TEST(Seq, PackingIsFirstFitLongestFirst) {
+// Windows of 3, 5, 1, 4 and 2 tokens into rows of at most 6: one per row computes 5 x 5 positions,
+// first fit longest first {5, 1}, {4, 2}, {3}: 3 x 6; three balanced rows {5}, {4, 1}, {3, 2}: 3 x 5,
+// no padding at all, which is taken. Each row's windows in the order given, the rows in the order of
+// their first windows.
+TEST(Seq, PackingTakesTheFewestPositions) {
   std::vector<Sequence> seqs;
   for (int n : {3, 5, 1, 4, 2}) {
     Sequence s;
@@ -255,13 +257,20 @@ TEST(Seq, PackingIsFirstFitLongestFirst) {
   std::vector<const Sequence*> ptrs;
   for (auto& s : seqs) ptrs.push_back(&s);
   Batch b = collate(ptrs, std::vector<at::Tensor>(5), 0, 6);
-  at::Tensor want = at::tensor({3, 3, 3, 0, 0, 0, 5, 5, 5, 5, 5, 1, 4, 4, 4, 4, 2, 2}, at::kLong).view({3, 6});
+  at::Tensor want = at::tensor({3, 3, 3, 2, 2, 5, 5, 5, 5, 5, 1, 4, 4, 4, 4}, at::kLong).view({3, 5});
   EXPECT_TRUE(at::equal(b.input_ids, want)) << b.input_ids;
-  at::Tensor mask = at::tensor({1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 2, 2}, at::kLong).view({3, 6});
+  at::Tensor mask = at::tensor({1, 1, 1, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2}, at::kLong).view({3, 5});
   EXPECT_TRUE(at::equal(b.attention_mask, mask)) << b.attention_mask;
-  EXPECT_EQ(b.clip_ids, (std::vector<std::string>{"c3", "c5", "c1", "c4", "c2"}));
+  EXPECT_EQ(b.clip_ids, (std::vector<std::string>{"c3", "c2", "c5", "c1", "c4"}));
   EXPECT_EQ(padding_count(b).tokens, 15);
-  EXPECT_EQ(padding_count(b).tokens_padded, 18);
+  EXPECT_EQ(padding_count(b).tokens_padded, 15);
+  // rows of at most 7: first fit {5, 2}, {4, 3}, {1} (3 x 7) against balanced {5}, {4, 1}, {3, 2}
+  // (3 x 5): balanced again; rows of 9: first fit {5, 4}, {3, 2, 1} (2 x 9) against balanced {5, 2, 1},
+  // {4, 3} (2 x 8)
+  EXPECT_EQ(collate(ptrs, std::vector<at::Tensor>(5), 0, 7).input_ids.sizes(), (at::IntArrayRef{3, 5}));
+  Batch nine = collate(ptrs, std::vector<at::Tensor>(5), 0, 9);
+  EXPECT_TRUE(at::equal(nine.input_ids, at::tensor({3, 3, 3, 4, 4, 4, 4, 0, 5, 5, 5, 5, 5, 1, 2, 2}, at::kLong).view({2, 8})))
+      << nine.input_ids;
   // a window longer than the row has a row of its own
   Batch w = collate(ptrs, std::vector<at::Tensor>(5), 0, 4);
   EXPECT_EQ(w.input_ids.sizes(), (at::IntArrayRef{4, 5}));

@@ -188,9 +188,11 @@ TEST(Trainer, ResumeIsBitwise) {
 TEST(Trainer, PackedResumeIsBitwise) {
   at::set_num_threads(1);
   Config c = tiny_config();
+  c.data.max_seq_len = 1024;  // whole clips of about 500 tokens: two to a row
   c.train.pack = true;
   std::string packed = expect_resume_is_bitwise(c, "packed_");
-  Config u = tiny_config();
+  Config u = c;
+  u.train.pack = false;
   u.train.max_steps = 4;
   u.train.save_every = 0;
   std::string plain = fresh_dir("unpacked");
@@ -599,13 +601,14 @@ TEST(Trainer, AccumulationEqualsOneBatchWithTheRealModel) {
   EXPECT_LE(worst, 1e-6);
 }
 
-// Packing (train.pack) with the real model and the state head: the windows of 4 clips packed into rows
+// Packing (train.pack) with the real model and the state head: the windows of 6 clips packed into rows
 // of at most data.max_seq_len tokens give the loss and gradients of the unpacked batch (relative
 // difference <= 1e-5): attention stays within each window, positions restart per window, and the
 // losses see the same labels and are divided by the same counts.
 TEST(Trainer, PackedEqualsUnpackedWithTheRealModel) {
   at::set_num_threads(1);
   Config c = tiny_config();
+  c.data.max_seq_len = 1024;  // whole clips of about 500 tokens: two to a row
   c.model.dst_state_head = true;
   std::unique_ptr<Tokenizer> tok = load_tokenizer(c.data.tokenizer);
   ChatTemplate tmpl = make_chat_template("plain", *tok);

@@ -79,9 +79,9 @@ Batch to_device(Batch b, const at::Device& device);
 // clip_frames[i]: the stored rows of sequence i's clip, [num_frames, D] (row r = frame start_frame_idx + r);
 // the rows named by seqs[i]->frame_index are gathered. pad_id fills padded input positions.
 // pack_to = 0: one window per row, in the order given. pack_to > 0 (train.pack, data.max_seq_len):
-// several windows per row, up to pack_to tokens a row (first fit, longest first; each row's windows in
-// the order given; a longer window alone in its row), so rows hold less padding. The same windows in
-// the same order always give the same batch. Labels, label counts and <image> order follow the windows
+// several windows per row, up to pack_to tokens a row (a longer window alone in its row), laid out to
+// compute the fewest positions (collate.cpp: place), never more than one window per row would; each
+// row's windows in the order given. The same windows in the same order always give the same batch. Labels, label counts and <image> order follow the windows
 // wherever they lie, so a packed batch has the losses of the unpacked one.
 Batch collate(const std::vector<const Sequence*>& seqs, const std::vector<at::Tensor>& clip_frames, int32_t pad_id = 0,
               int64_t pack_to = 0);
