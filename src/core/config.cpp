@@ -80,6 +80,7 @@ std::vector<Field> fields(Config& c) {
       {"train.max_steps", &c.train.max_steps, "optimizer steps"},
       {"train.micro_batch_size", &c.train.micro_batch_size, "sequences per micro-batch per virtual rank"},
       {"train.grad_accum", &c.train.grad_accum, "micro-batches per optimizer step per virtual rank"},
+      {"train.pack", &c.train.pack, "pack several windows per row up to data.max_seq_len (less padding)"},
       {"train.save_every", &c.train.save_every, "steps between checkpoints (0: only at the end)"},
       {"train.keep_last", &c.train.keep_last, "checkpoints kept"},
       {"train.seed", &c.train.seed, "seed of initialisation, data order and sampling"},

@@ -254,16 +254,25 @@ BlockInputs LlamaForCausalLMImpl::block_inputs(int64_t B, int64_t T, const at::T
   in.fused = fused_attention;
   // the model's device (inv_freq is a plain member, which Module::to does not move)
   auto dev = lm_head_weight().device();
-  at::Tensor key_ok;  // bool [B, S]
+  at::Tensor window, key_ok;  // int64 [B, S] (0 = padding, else the window number), bool [B, S]
   if (attention_mask.defined()) {
     PROSPECT_CHECK(attention_mask.dim() == 2 && attention_mask.size(0) == B && attention_mask.size(1) == S,
                    "attention_mask has shape [{}], expected [{}, {}]", fmt::join(attention_mask.sizes(), ", "), B, S);
-    key_ok = attention_mask.to(dev) != 0;
+    window = attention_mask.to(dev, at::kLong);
+    key_ok = window != 0;
   }
   at::Tensor pos = positions;
   if (!pos.defined()) {
     if (key_ok.defined()) {
-      pos = key_ok.to(at::kLong).cumsum(1).sub(1).clamp_min(0).narrow(1, in.past, T);
+      // Kept tokens counted from the start of the token's window: a window starts where the number
+      // changes to a non-zero one (padding continues the window before it). With one window per row
+      // every start is 0 (right padding) or the first token (left padding): cumsum(mask) - 1.
+      at::Tensor kept = key_ok.to(at::kLong), count = kept.cumsum(1);
+      at::Tensor idx = at::arange(S, window.options()).unsqueeze(0).expand({B, S});
+      at::Tensor prev = at::cat({at::full({B, 1}, -1, window.options()), window.narrow(1, 0, S - 1)}, 1);
+      at::Tensor start = std::get<0>(at::where((window != prev).logical_and(key_ok), idx, at::zeros_like(idx)).cummax(1));
+      at::Tensor before = (count - kept).gather(1, start);  // kept tokens before the window
+      pos = (count - before).sub(1).clamp_min(0).narrow(1, in.past, T);
     } else {
       pos = at::arange(in.past, S, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0).expand({B, T});
     }
@@ -275,9 +284,18 @@ BlockInputs LlamaForCausalLMImpl::block_inputs(int64_t B, int64_t T, const at::T
   at::Tensor qi = at::arange(in.past, S, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(1);
   at::Tensor kj = at::arange(0, S, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0);
   at::Tensor causal = (kj <= qi).unsqueeze(0).unsqueeze(0);  // [1, 1, T, S]
-  in.mask = key_ok.defined() ? causal.logical_and(key_ok.view({B, 1, 1, S})) : causal.expand({B, 1, T, S});
-  // One host sync per forward (not per block) when a mask is given: whether any key is masked at all.
-  in.causal_only = in.fused && in.past == 0 && (!key_ok.defined() || key_ok.all().item<bool>());
+  if (key_ok.defined()) {
+    // A token attends to the kept keys of its own window (block-diagonal with packed windows); a padded
+    // query (window 0) to every kept key, as without windows, so its row stays finite.
+    at::Tensor qw = window.narrow(1, in.past, T).view({B, 1, T, 1});
+    at::Tensor same = (qw == window.view({B, 1, 1, S})).logical_or(qw == 0);
+    in.mask = causal.logical_and(key_ok.view({B, 1, 1, S})).logical_and(same);
+  } else {
+    in.mask = causal.expand({B, 1, T, S});
+  }
+  // One host sync per forward (not per block) when a mask is given: whether every key is kept and in
+  // the first window (then the mask is exactly causal).
+  in.causal_only = in.fused && in.past == 0 && (!key_ok.defined() || (window == 1).all().item<bool>());
   fill_attention_tables(in, config.head_size());
   return in;
 }

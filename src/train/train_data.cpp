@@ -69,7 +69,7 @@ Split open_split(const std::string& path, const Config& cfg, int64_t feature_dim
 }
 
 Batch make_batch(const Split& split, const std::vector<int64_t>& clips, const ChatTemplate& tmpl, const SeqOptions& opt,
-                 const Sampling& sampling) {
+                 const Sampling& sampling, int64_t pack_to) {
   std::vector<Sequence> seqs;
   std::vector<int64_t> owner;
   std::map<int64_t, at::Tensor> rows;
@@ -90,7 +90,7 @@ Batch make_batch(const Split& split, const std::vector<int64_t>& clips, const Ch
     ptrs.push_back(&seqs[i]);
     frames.push_back(rows[owner[i]]);
   }
-  return collate(ptrs, frames, 0);
+  return collate(ptrs, frames, 0, pack_to);
 }
 
 StepPlanner::StepPlanner(const Config& cfg, const Split& split, const ChatTemplate& tmpl, const SeqOptions& opt,
@@ -139,9 +139,10 @@ StepData StepPlanner::step(const DataCursor& at) {
   for (int r : my_virtual_ranks_)
     for (int k = 0; k < accum_; ++k) {
       const auto& clips = plan.micro_batches[r][(at.epoch_step * accum_ + k) % M];
-      Batch b = make_batch(split_, clips, tmpl_, opt_, sampling);
+      Batch b = make_batch(split_, clips, tmpl_, opt_, sampling, cfg_.train.pack ? opt_.max_seq_len : 0);
       d.counts += b.counts;
       d.tokens += b.tokens;
+      d.tokens_padded += padding_count(b).tokens_padded;
       d.sequences += b.sequences;
       d.batches.push_back(std::move(b));
     }

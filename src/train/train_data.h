@@ -32,9 +32,10 @@ struct Split {
 // their scans found, so their data orders agree).
 Split open_split(const std::string& path, const Config& cfg, int64_t feature_dim, const char* what, Communicator& comm);
 
-// All windows of some clips of a split, collated into one batch (on the CPU).
+// All windows of some clips of a split, collated into one batch (on the CPU); pack_to > 0 packs them
+// into rows of at most that many tokens (collate; train.pack).
 Batch make_batch(const Split& split, const std::vector<int64_t>& clips, const ChatTemplate& tmpl, const SeqOptions& opt,
-                 const Sampling& sampling);
+                 const Sampling& sampling, int64_t pack_to = 0);
 
 // Where the data order stands: the epoch of the next step and the steps of it already done.
 struct DataCursor {
@@ -48,6 +49,7 @@ struct StepData {
   std::vector<Batch> batches;
   LabelCounts counts;
   int64_t tokens = 0, sequences = 0;
+  int64_t tokens_padded = 0;  // positions computed, padding included (PaddingCount)
   DataCursor next;
 };
 

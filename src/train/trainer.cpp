@@ -312,6 +312,7 @@ struct StepTotals {
   double speaking_gen = 0, speaking = 0, dst_gen = 0, dst_update = 0;  // labelled positions per loss term
   double tokens = 0, sequences = 0;
   double dst_state = 0;  // (decision point, step) state labels (with the state head)
+  double tokens_padded = 0;  // positions the model computed, padding included
 };
 
 // The step's loss and its four terms (losses.h), summed over micro-batches and ranks, and how many
@@ -341,7 +342,7 @@ StepResult run_step(Training& t, StepData& d) {
   StepResult r;
   r.totals = {double(d.counts.speaking_gen), double(d.counts.speaking), double(d.counts.dst_gen),
               double(d.counts.dst_update),   double(d.tokens),          double(d.sequences),
-              double(d.counts.dst_state)};
+              double(d.counts.dst_state), double(d.tokens_padded)};
   auto tc = Clock::now();
   all_reduce_sum(*t.comm, &r.totals);
   r.comm_counts_s = seconds_since(tc);
@@ -404,6 +405,8 @@ void log_step(Training& t, const StepResult& r, const StepTiming& time, bool pro
                       {"loss_dst_gen", L.dst_gen},     {"loss_dst_update", L.dst_update},
                       {"lr", r.lr},                      {"grad_norm", r.grad_norm},
                       {"tokens", int64_t(r.totals.tokens)}, {"sequences", int64_t(r.totals.sequences)},
+                      {"tokens_padded", int64_t(r.totals.tokens_padded)},
+                      {"padding_share", PaddingCount{int64_t(r.totals.tokens), int64_t(r.totals.tokens_padded)}.padding_share()},
                       {"tokens_per_s", r.totals.tokens / time.step_s}, {"step_time_s", time.step_s},
                       {"data_wait_s", time.data_wait_s}, {"comm_s", r.comm_s},
                       {"comm_counts_s", r.comm_counts_s}, {"comm_grad_s", r.comm_grad_s},

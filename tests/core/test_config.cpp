@@ -70,6 +70,7 @@ grad_clip = 0.5
 max_steps = 77
 micro_batch_size = 2
 grad_accum = 8
+pack = true
 save_every = 25
 keep_last = 5
 seed = 42
@@ -118,6 +119,7 @@ TEST(Config, EveryKeyReadAndWrittenBack) {
   EXPECT_TRUE(c.model.gradient_checkpointing);
   EXPECT_DOUBLE_EQ(c.optim.lr, 3e-4);
   EXPECT_EQ(c.train.grad_accum, 8);
+  EXPECT_TRUE(c.train.pack);
   EXPECT_DOUBLE_EQ(c.dist.timeout_s, 600.5);
   EXPECT_EQ(c.eval.overflow_keep, 512);
   // Every key is in the text, and every value differs from the default: nothing passes by accident.

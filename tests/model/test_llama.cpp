@@ -221,6 +221,39 @@ TEST(Llama, PaddingAndPositionsFromMask) {
   EXPECT_LE(test::max_abs_diff(l[1].narrow(0, 2, 3), lb), 1e-5);
 }
 
+// Packed windows (attention_mask holds each token's window number): every window's logits equal those
+// of its own unpadded run, on both attention paths, and positions restart at 0 in each window.
+TEST(Llama, PackedWindowsEqualSeparateRuns) {
+  torch::NoGradGuard ng;
+  fs::path d = make_reference("packed", "--kv 2 --llama3 1");
+  LlamaForCausalLM m = load_llama(d.string());
+  at::Tensor a = at::tensor({4, 8, 15, 16, 23}, at::kLong).unsqueeze(0);
+  at::Tensor b = at::tensor({42, 7, 3}, at::kLong).unsqueeze(0);
+  at::Tensor ids = at::tensor({4, 8, 15, 16, 23, 42, 7, 3, 0, 0, 42, 7, 3, 4, 8, 15, 16, 23, 0, 0}, at::kLong).view({2, 10});
+  at::Tensor mask = at::tensor({1, 1, 1, 1, 1, 2, 2, 2, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 0, 0}, at::kLong).view({2, 10});
+  for (bool fused : attention_paths()) {
+    SCOPED_TRACE(fused ? "fused" : "materialised");
+    m->fused_attention = fused;
+    at::Tensor la = m->forward(a)[0], lb = m->forward(b)[0];
+    at::Tensor l = m->forward(ids, mask);
+    EXPECT_TRUE(l.isfinite().all().item<bool>());
+    EXPECT_LE(test::max_abs_diff(l[0].narrow(0, 0, 5), la), 1e-5);
+    EXPECT_LE(test::max_abs_diff(l[0].narrow(0, 5, 3), lb), 1e-5);
+    EXPECT_LE(test::max_abs_diff(l[1].narrow(0, 0, 3), lb), 1e-5);
+    EXPECT_LE(test::max_abs_diff(l[1].narrow(0, 3, 5), la), 1e-5);
+    // without the window numbers the second window would see the first: the check can fail
+    EXPECT_GT(test::max_abs_diff(m->forward(ids, (mask != 0).to(at::kLong))[0].narrow(0, 5, 3), lb), 1e-3);
+  }
+  // the rotary tables: the first token of each window at position 0, padding after the last position
+  BlockInputs in = m->block_inputs(2, 10, mask, {}, nullptr);
+  auto pos_of = [&](int64_t row, int64_t t, int64_t p) { return at::equal(in.cos[row][t], in.cos[0][p]); };
+  for (int64_t t = 0; t < 5; ++t) EXPECT_TRUE(pos_of(0, t, t)) << t;
+  for (int64_t t = 5; t < 8; ++t) EXPECT_TRUE(pos_of(0, t, t - 5)) << t;
+  for (int64_t t = 3; t < 8; ++t) EXPECT_TRUE(pos_of(1, t, t - 3)) << t;
+  EXPECT_TRUE(pos_of(1, 9, 4));
+  EXPECT_FALSE(in.causal_only);
+}
+
 TEST(Llama, KVCacheIncrementalEqualsFullForward) {
   torch::NoGradGuard ng;
   fs::path d = make_reference("kvcache", "--kv 2 --llama3 1");

@@ -196,6 +196,86 @@ TEST(Seq, CollatePadsAndConcatenatesFrames) {
   EXPECT_EQ(b.sequences, 2);
 }
 
+// Packing (train.pack): both windows of the golden clip (26 and 30 tokens) in one row of at most 60,
+// window numbers in the mask, labels, frames and state labels exactly those of the unpacked batch in
+// the same row-major order, and the padding count of each.
+TEST(Seq, CollatePacksWindowsIntoRows) {
+  Fixture f(30);
+  f.opt.state_steps = 2;
+  auto seqs = make_sequences(golden_clip(), f.tmpl, f.opt, Sampling{7, 0, 1.0});
+  ASSERT_EQ(seqs.size(), 2u);
+  ASSERT_EQ(seqs[0].ids.size(), 30u);
+  ASSERT_EQ(seqs[1].ids.size(), 26u);
+  at::Tensor rows = at::arange(8 * 3, at::kFloat).reshape({8, 3});
+  Batch u = collate({&seqs[1], &seqs[0]}, {rows, rows}, 0);
+  Batch p = collate({&seqs[1], &seqs[0]}, {rows, rows}, 0, 60);
+  EXPECT_EQ(p.input_ids.sizes(), (at::IntArrayRef{1, 56}));
+  at::Tensor want_mask = at::cat({at::full({26}, 1, at::kLong), at::full({30}, 2, at::kLong)});
+  EXPECT_TRUE(at::equal(p.attention_mask[0], want_mask));
+  at::Tensor kept = u.attention_mask.reshape(-1) != 0;  // the unpacked batch without its padding
+  for (auto [x, y] : {std::pair{&u.input_ids, &p.input_ids}, {&u.speaking_labels, &p.speaking_labels},
+                      {&u.dst_update_labels, &p.dst_update_labels}, {&u.speaking_gen_labels, &p.speaking_gen_labels},
+                      {&u.dst_gen_labels, &p.dst_gen_labels}})
+    EXPECT_TRUE(at::equal(x->reshape(-1).masked_select(kept), y->reshape(-1)));
+  EXPECT_TRUE(at::equal(p.frames, u.frames));
+  EXPECT_TRUE(at::equal(p.dst_state_labels, u.dst_state_labels));
+  EXPECT_TRUE(at::equal(p.speaking_labels.reshape(-1).index_select(0, p.decision_index),
+                        u.speaking_labels.reshape(-1).index_select(0, u.decision_index)));
+  EXPECT_EQ(p.decision_index.size(0), u.decision_index.size(0));
+  EXPECT_EQ(p.lm_index.size(0), u.lm_index.size(0));
+  EXPECT_EQ(p.counts.speaking, u.counts.speaking);
+  EXPECT_EQ(p.counts.dst_gen, u.counts.dst_gen);
+  EXPECT_EQ(p.counts.dst_state, u.counts.dst_state);
+  EXPECT_EQ(p.tokens, 56);
+  EXPECT_EQ(p.sequences, 2);
+  EXPECT_EQ(padding_count(u).tokens, 56);
+  EXPECT_EQ(padding_count(u).tokens_padded, 60);
+  EXPECT_EQ(padding_count(p).tokens_padded, 56);
+  EXPECT_DOUBLE_EQ(padding_count(u).padding_share(), 4.0 / 60.0);
+  EXPECT_EQ(padding_count(p).padding_share(), 0.0);
+  // rows too short for two windows: the unpacked batch, tensor for tensor
+  Batch q = collate({&seqs[1], &seqs[0]}, {rows, rows}, 0, 40);
+  for (auto [x, y] : {std::pair{&u.input_ids, &q.input_ids}, {&u.attention_mask, &q.attention_mask},
+                      {&u.frames, &q.frames}, {&u.dst_gen_labels, &q.dst_gen_labels},
+                      {&u.decision_index, &q.decision_index}, {&u.dst_state_labels, &q.dst_state_labels}})
+    EXPECT_TRUE(at::equal(*x, *y));
+}
+
+// Windows of 3, 5, 1, 4 and 2 tokens into rows of at most 6: one per row computes 5 x 5 positions,
+// first fit longest first {5, 1}, {4, 2}, {3}: 3 x 6; three balanced rows {5}, {4, 1}, {3, 2}: 3 x 5,
+// no padding at all, which is taken. Each row's windows in the order given, the rows in the order of
+// their first windows.
+TEST(Seq, PackingTakesTheFewestPositions) {
+  std::vector<Sequence> seqs;
+  for (int n : {3, 5, 1, 4, 2}) {
+    Sequence s;
+    s.clip_id = "c" + std::to_string(n);
+    s.ids.assign(static_cast<size_t>(n), n);
+    for (auto* v : {&s.speaking, &s.dst_update, &s.speaking_gen, &s.dst_gen}) v->assign(static_cast<size_t>(n), kIgnore);
+    seqs.push_back(s);
+  }
+  std::vector<const Sequence*> ptrs;
+  for (auto& s : seqs) ptrs.push_back(&s);
+  Batch b = collate(ptrs, std::vector<at::Tensor>(5), 0, 6);
+  at::Tensor want = at::tensor({3, 3, 3, 2, 2, 5, 5, 5, 5, 5, 1, 4, 4, 4, 4}, at::kLong).view({3, 5});
+  EXPECT_TRUE(at::equal(b.input_ids, want)) << b.input_ids;
+  at::Tensor mask = at::tensor({1, 1, 1, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2}, at::kLong).view({3, 5});
+  EXPECT_TRUE(at::equal(b.attention_mask, mask)) << b.attention_mask;
+  EXPECT_EQ(b.clip_ids, (std::vector<std::string>{"c3", "c2", "c5", "c1", "c4"}));
+  EXPECT_EQ(padding_count(b).tokens, 15);
+  EXPECT_EQ(padding_count(b).tokens_padded, 15);
+  // rows of at most 7: first fit {5, 2}, {4, 3}, {1} (3 x 7) against balanced {5}, {4, 1}, {3, 2}
+  // (3 x 5): balanced again; rows of 9: first fit {5, 4}, {3, 2, 1} (2 x 9) against balanced {5, 2, 1},
+  // {4, 3} (2 x 8)
+  EXPECT_EQ(collate(ptrs, std::vector<at::Tensor>(5), 0, 7).input_ids.sizes(), (at::IntArrayRef{3, 5}));
+  Batch nine = collate(ptrs, std::vector<at::Tensor>(5), 0, 9);
+  EXPECT_TRUE(at::equal(nine.input_ids, at::tensor({3, 3, 3, 4, 4, 4, 4, 0, 5, 5, 5, 5, 5, 1, 2, 2}, at::kLong).view({2, 8})))
+      << nine.input_ids;
+  // a window longer than the row has a row of its own
+  Batch w = collate(ptrs, std::vector<at::Tensor>(5), 0, 4);
+  EXPECT_EQ(w.input_ids.sizes(), (at::IntArrayRef{4, 5}));
+}
+
 // to_device must move every tensor of a batch (a label left on the CPU breaks the loss on a GPU). The
 // visitor names every field of Batch (a new field does not compile until it is named there); this test
 // pins the tensors it visits, and the size of Batch catches a field added without updating it.

@@ -121,10 +121,12 @@ pid_t start_train(const std::vector<std::string>& args) {
 
 }  // namespace
 
-TEST(Trainer, ResumeIsBitwise) {
-  at::set_num_threads(1);
-  Config c = tiny_config();
-  std::string a = fresh_dir("straight"), b = fresh_dir("resumed");
+namespace {
+// SPEC §6: a run stopped at step 10 and resumed ends at step 20 with the weights and optimizer state of
+// the run that never stopped, bit for bit; metrics.jsonl has every step once with SPEC §6's fields.
+// Returns the folder of the run that never stopped.
+std::string expect_resume_is_bitwise(const Config& c, const std::string& name) {
+  std::string a = fresh_dir(name + "straight"), b = fresh_dir(name + "resumed");
   EXPECT_EQ(run_training(c, {a, ""}), 0);
 
   TrainArgs first{b, ""};
@@ -149,10 +151,14 @@ TEST(Trainer, ResumeIsBitwise) {
     }
     ++steps;
     for (const char* k : {"step", "loss", "loss_speaking_gen", "loss_speaking", "loss_dst_gen", "loss_dst_update", "lr",
-                          "grad_norm", "tokens", "sequences", "tokens_per_s", "step_time_s", "data_wait_s", "comm_s",
-                          "comm_counts_s", "comm_grad_s", "comm_loss_s", "peak_rss_mb"})
+                          "grad_norm", "tokens", "sequences", "tokens_padded", "padding_share", "tokens_per_s",
+                          "step_time_s", "data_wait_s", "comm_s", "comm_counts_s", "comm_grad_s", "comm_loss_s",
+                          "peak_rss_mb"})
       EXPECT_TRUE(j.contains(k)) << k;
     EXPECT_TRUE(std::isfinite(j["loss"].get<double>()));
+    const double tokens = j["tokens"].get<double>(), padded = j["tokens_padded"].get<double>();
+    EXPECT_GE(padded, tokens) << line;
+    EXPECT_NEAR(j["padding_share"].get<double>(), (padded - tokens) / padded, 1e-12) << line;
   }
   EXPECT_EQ(steps, 20);
   EXPECT_EQ(vals, 1);
@@ -160,6 +166,51 @@ TEST(Trainer, ResumeIsBitwise) {
   EXPECT_TRUE(fs::exists(b + "/checkpoints/step-000010/trainer.json"));
   EXPECT_TRUE(fs::exists(b + "/checkpoints/tokenizer.model") == false);
   EXPECT_TRUE(fs::exists(b + "/checkpoints/step-000020/tokenizer.model"));
+  return a;
+}
+
+// The step records (not validation) of a run's metrics.jsonl.
+std::vector<nlohmann::json> step_records(const std::string& run) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(run + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);)
+    if (auto j = nlohmann::json::parse(line); !j.contains("split")) out.push_back(j);
+  return out;
+}
+}  // namespace
+
+TEST(Trainer, ResumeIsBitwise) {
+  at::set_num_threads(1);
+  expect_resume_is_bitwise(tiny_config(), "");
+}
+
+// The same with train.pack; and against the unpacked run: the same tokens and first-step loss, fewer
+// positions computed.
+TEST(Trainer, PackedResumeIsBitwise) {
+  at::set_num_threads(1);
+  Config c = tiny_config();
+  c.data.max_seq_len = 1024;  // whole clips of about 500 tokens: two to a row
+  c.train.pack = true;
+  std::string packed = expect_resume_is_bitwise(c, "packed_");
+  Config u = c;
+  u.train.pack = false;
+  u.train.max_steps = 4;
+  u.train.save_every = 0;
+  std::string plain = fresh_dir("unpacked");
+  ASSERT_EQ(run_training(u, {plain, ""}), 0);
+  std::vector<nlohmann::json> p = step_records(packed), q = step_records(plain);
+  ASSERT_GE(p.size(), 4u);
+  ASSERT_EQ(q.size(), 4u);
+  int64_t padded_p = 0, padded_q = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(p[i]["tokens"], q[i]["tokens"]) << "step " << i + 1;
+    EXPECT_EQ(p[i]["sequences"], q[i]["sequences"]) << "step " << i + 1;
+    EXPECT_LE(p[i]["tokens_padded"].get<int64_t>(), q[i]["tokens_padded"].get<int64_t>()) << "step " << i + 1;
+    padded_p += p[i]["tokens_padded"].get<int64_t>(), padded_q += q[i]["tokens_padded"].get<int64_t>();
+  }
+  EXPECT_LT(padded_p, padded_q);
+  const double lp = p[0]["loss"].get<double>(), lq = q[0]["loss"].get<double>();
+  EXPECT_LE(std::abs(lp - lq) / std::abs(lq), 1e-5) << lp << " vs " << lq;
 }
 
 // model.dst_state_head with loss.w_dst_state = 0 must leave every other weight bitwise as the run
@@ -549,6 +600,67 @@ TEST(Trainer, AccumulationEqualsOneBatchWithTheRealModel) {
     worst = std::max(worst, (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-8));
   }
   EXPECT_LE(worst, 1e-6);
+}
+
+// Packing (train.pack) with the real model and the state head: the windows of 6 clips packed into rows
+// of at most data.max_seq_len tokens give the loss and gradients of the unpacked batch (relative
+// difference <= 1e-5): attention stays within each window, positions restart per window, and the
+// losses see the same labels and are divided by the same counts.
+TEST(Trainer, PackedEqualsUnpackedWithTheRealModel) {
+  at::set_num_threads(1);
+  Config c = tiny_config();
+  c.data.max_seq_len = 1024;  // whole clips of about 500 tokens: two to a row
+  c.model.dst_state_head = true;
+  std::unique_ptr<Tokenizer> tok = load_tokenizer(c.data.tokenizer);
+  ChatTemplate tmpl = make_chat_template("plain", *tok);
+  Store store(c.data.train);
+  ModelConfig mc = c.model;
+  auto make = [&] { return make_dst_model_scratch(mc, tok->vocab_size(), store.embedding_dim(), 7); };
+  DSTProActLlama unpacked = make(), packed = make();
+  SeqOptions opt = seq_options(c.data, static_cast<int32_t>(unpacked->image_token_id), store.fps());
+  opt.state_steps = static_cast<int>(unpacked->state_steps);
+  std::vector<Sequence> seqs;
+  std::vector<at::Tensor> frames;
+  for (int64_t k = 0; k < 6; ++k) {
+    at::Tensor rows = at::empty({store.clip_rows(k), store.embedding_dim()});
+    store.read_clip(k, rows.data_ptr<float>());
+    for (Sequence& s : make_sequences(store.clip(k), tmpl, opt, Sampling{1, 0, 0.5})) {
+      seqs.push_back(std::move(s));
+      frames.push_back(rows);
+    }
+  }
+  std::vector<const Sequence*> all;
+  for (auto& s : seqs) all.push_back(&s);
+  Batch u = collate(all, frames, 0), p = collate(all, frames, 0, c.data.max_seq_len);
+  ASSERT_LT(p.input_ids.size(0), u.input_ids.size(0)) << "nothing was packed";
+  EXPECT_LT(padding_count(p).padding_share(), padding_count(u).padding_share());
+  ASSERT_GT(u.counts.dst_state, 0);
+  auto loss_of = [&](DSTProActLlama& m, const Batch& b) {
+    DSTOutput o = m->forward(b.input_ids, b.attention_mask, b.frames, b.decision_index, b.lm_index);
+    return compute_loss(o.speaking_logits, o.dst_logits, o.lm_logits, b, b.counts, c.loss, o.state_logits);
+  };
+  LossTerms lu = loss_of(unpacked, u), lp = loss_of(packed, p);
+  lu.loss.backward();
+  lp.loss.backward();
+  const double want = lu.loss.item<double>();
+  EXPECT_LE(std::abs(lp.loss.item<double>() - want) / std::abs(want), 1e-5);
+  for (auto [a, b] : {std::pair{lu.speaking_gen, lp.speaking_gen}, {lu.speaking, lp.speaking}, {lu.dst_gen, lp.dst_gen},
+                      {lu.dst_update, lp.dst_update}, {lu.dst_state, lp.dst_state}})
+    EXPECT_LE(std::abs(a - b), 1e-5 * std::max(std::abs(a), 1e-8)) << a << " vs " << b;
+  auto pu = unpacked->named_parameters();
+  auto pp = packed->named_parameters();
+  double worst = 0;
+  for (auto& kv : pu) {
+    at::Tensor a = pp[kv.key()].grad(), b = kv.value().grad();
+    ASSERT_TRUE(a.defined() && b.defined()) << kv.key();
+    worst = std::max(worst, (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-8));
+  }
+  EXPECT_LE(worst, 1e-5);
+  std::printf("  %lld windows: %lld rows unpacked (padding %.3f), %lld packed (padding %.3f); loss %.9g vs %.9g, "
+              "worst gradient relative difference %.3g\n",
+              static_cast<long long>(seqs.size()), static_cast<long long>(u.input_ids.size(0)),
+              padding_count(u).padding_share(), static_cast<long long>(p.input_ids.size(0)),
+              padding_count(p).padding_share(), want, lp.loss.item<double>(), worst);
 }
 
 // SIGTERM (Slurm's --signal): the run stops at the next step boundary, checkpoints, exits 3; the

@@ -74,6 +74,7 @@ struct TrainConfig {
   int max_steps = 1000;
   int micro_batch_size = 4;
   int grad_accum = 1;
+  bool pack = false;    // several windows per row up to data.max_seq_len (collate)
   int save_every = 200;
   int keep_last = 3;
   int seed = 1234;

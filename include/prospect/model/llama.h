@@ -111,9 +111,12 @@ struct LlamaForCausalLMImpl : torch::nn::Module {
 
   // Token embeddings [B, T, H] of ids [B, T].
   at::Tensor embed(const at::Tensor& ids);
-  // Rotary tables and masks for one forward. attention_mask [B, S] of 1/0 over every key (past and new;
-  // undefined = all ones); positions [B, T] (undefined = from the mask: cumsum(mask) - 1 over the new
-  // tokens, which is 0..T-1 for right padding). With a cache, past = cache->length.
+  // Rotary tables and masks for one forward. attention_mask [B, S] over every key (past and new;
+  // undefined = all ones): 0 = padding, otherwise the number of the token's window in its row (1/0 for
+  // one window per row). A token attends to the earlier kept keys of its own window only (packed
+  // windows: a block-diagonal causal mask). positions [B, T] (undefined = from the mask: kept tokens
+  // before it in its window, which is 0..T-1 for one right-padded window, and restarts at 0 at each
+  // packed window). With a cache, past = cache->length.
   BlockInputs block_inputs(int64_t B, int64_t T, const at::Tensor& attention_mask, const at::Tensor& positions,
                            KVCache* cache);
   // Final hidden states (after model.norm) [B, T, H] of inputs_embeds [B, T, H].

@@ -1,5 +1,5 @@
-// Batches windows (labels.h) into tensors: padded to the batch maximum (right padding), attention
-// mask, -100 at padding, the frames of the batch concatenated in <image> order (row-major over the
+// Batches windows (labels.h) into tensors: one window per row or several packed into a row, padded to
+// the batch maximum (right padding), attention mask, -100 at padding, the frames of the batch concatenated in <image> order (row-major over the
 // batch), and the batch's label counts per loss term. to_device moves every tensor of a batch.
 #pragma once
 #include <ATen/core/Tensor.h>
@@ -15,7 +15,10 @@ namespace prospect {
 
 struct Batch {
   at::Tensor input_ids;            // [B, T] int64
-  at::Tensor attention_mask;       // [B, T] int64, 1 = token, 0 = padding
+  // [B, T] int64: 0 = padding, otherwise the number (1, 2, ...) of the token's window within its row;
+  // one window per row (no packing) is the usual 1 = token. The model lets a token attend only to the
+  // earlier tokens of its own window and restarts positions at each window (llama.h block_inputs).
+  at::Tensor attention_mask;
   at::Tensor frames;               // [N, D] float32, N = number of <image> tokens in input_ids
   at::Tensor speaking_labels;      // [B, T] int64: 1, 0 or -100
   at::Tensor dst_update_labels;    // [B, T] int64: 1, 0 or -100
@@ -32,7 +35,7 @@ struct Batch {
   at::Tensor dst_state_labels;
   LabelCounts counts;
   int64_t tokens = 0;              // non-padding tokens
-  int64_t sequences = 0;
+  int64_t sequences = 0;           // windows (rows: input_ids.size(0), fewer when packed)
   std::vector<std::string> clip_ids;
 };
 
@@ -75,6 +78,28 @@ Batch to_device(Batch b, const at::Device& device);
 
 // clip_frames[i]: the stored rows of sequence i's clip, [num_frames, D] (row r = frame start_frame_idx + r);
 // the rows named by seqs[i]->frame_index are gathered. pad_id fills padded input positions.
-Batch collate(const std::vector<const Sequence*>& seqs, const std::vector<at::Tensor>& clip_frames, int32_t pad_id = 0);
+// pack_to = 0: one window per row, in the order given. pack_to > 0 (train.pack, data.max_seq_len):
+// several windows per row, up to pack_to tokens a row (a longer window alone in its row), laid out to
+// compute the fewest positions (collate.cpp: place), never more than one window per row would; each
+// row's windows in the order given. The same windows in the same order always give the same batch. Labels, label counts and <image> order follow the windows
+// wherever they lie, so a packed batch has the losses of the unpacked one.
+Batch collate(const std::vector<const Sequence*>& seqs, const std::vector<at::Tensor>& clip_frames, int32_t pad_id = 0,
+              int64_t pack_to = 0);
+
+// The waste of padding: the real tokens of a batch (Batch::tokens) and the positions the model computes
+// for them (B * T, padding included). Summed over batches (and ranks) before taking the share.
+struct PaddingCount {
+  int64_t tokens = 0;
+  int64_t tokens_padded = 0;
+  PaddingCount& operator+=(const PaddingCount& o) {
+    tokens += o.tokens, tokens_padded += o.tokens_padded;
+    return *this;
+  }
+  // (tokens_padded - tokens) / tokens_padded; 0 for nothing computed.
+  double padding_share() const {
+    return tokens_padded > 0 ? static_cast<double>(tokens_padded - tokens) / static_cast<double>(tokens_padded) : 0.0;
+  }
+};
+PaddingCount padding_count(const Batch& b);
 
 }  // namespace prospect
