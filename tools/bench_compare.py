@@ -12,7 +12,8 @@ Each round runs every side once, in an order rotated from round to round, so tha
 machine's other load alike; a side's figure in a round is its best timed step, and the ratios are taken
 within a round. The load average is recorded before every run.
 
-  bench_compare.py [--rounds 2] [--steps 1] [--threads 2] [--only decoder_demo,dst_demo,...] [--quick]
+  bench_compare.py [--rounds 2] [--rounds-1b 1] [--steps 1] [--threads 2] [--only decoder_demo,dst_demo,...]
+                   [--sides cpp_1.13,cpp_2.x,hf_eager,hf_compiled] [--profile decoder_demo,...]
 """
 import argparse
 import json
@@ -38,7 +39,7 @@ def loadavg():
         return [float(x) for x in f.read().split()[:3]]
 
 
-def run(cmd, out_file=None, timeout=900):
+def run(cmd, out_file=None, timeout=480):
     """Runs one side; its JSON (from out_file, or stdout) or {"error": ...}."""
     t0 = time.time()
     try:
@@ -97,6 +98,7 @@ def summary(kind, r):
         tokens = shape["batch"] * shape["seq_len"]
         out = {"step_s": c["step_s"], "cpu_s": c["cpu_s"], "tokens": tokens, "rss_peak_mib": c.get("rss_peak_mib"),
                "gflop_per_step": shape["gflop_per_step"], "matmul_peak_gflop_per_s": r["matmul_peak"]["gflop_per_s"],
+               "matmul_peak_gflop_per_cpu_s": r["matmul_peak"]["gflop_per_cpu_s"],
                "torch": r.get("torch")}
         if c.get("profile"):
             out["profile"] = c["profile"]
@@ -117,13 +119,16 @@ def summary(kind, r):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds-1b", dest="rounds_1b", type=int, default=1,
+                    help="rounds of the 1B-shaped questions (minutes per step on 2 cores)")
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", default=",".join(QUESTIONS))
     ap.add_argument("--sides", default="cpp_1.13,cpp_2.x,hf_eager,hf_compiled")
     ap.add_argument("--python", default=VENV_PY)
     ap.add_argument("--out", default="bench/results/compare.json")
-    ap.add_argument("--profile", action="store_true", help="one more run per side and question under the profiler")
+    ap.add_argument("--profile", default="", help="questions (comma-separated) that get one more run per side "
+                    "under the profiler (not the torch.compile side: its kernels are fused)")
     a = ap.parse_args()
     sides = [s for s in a.sides.split(",") if s]
     if "cpp_2.x" in sides and not os.path.exists(os.path.join(ROOT, "build-torch2/bench/bench_dst_step")):
@@ -144,7 +149,7 @@ def main():
         if kind == "dst" and os.path.exists(batches):
             os.remove(batches)
         rounds = []
-        for r in range(a.rounds):
+        for r in range(a.rounds_1b if shape == "llama1b_layers" else a.rounds):
             order = sides[r % len(sides):] + sides[:r % len(sides)]
             rnd = {}
             for side in order:
@@ -166,10 +171,10 @@ def main():
                     rnd[side]["load_average_before"] = la
             rounds.append(rnd)
         entry = {"kind": kind, "shape": shape, "model": SHAPES[shape], "rounds": rounds}
-        if profile:
+        if q in profile.split(","):
             a.profile = True
             entry["profiles"] = {}
-            for side in sides:
+            for side in (s for s in sides if s != "hf_compiled"):
                 cmd, tmp = side_cmd(side, kind, shape, a, batches, os.path.join(ROOT, "bench/results/side.tmp"))
                 s = summary(kind, run(cmd, tmp))
                 entry["profiles"][side] = s.get("profile", {"error": s.get("error", "no profile")})

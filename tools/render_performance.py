@@ -223,7 +223,9 @@ def compare_section(r, docs_dir):
     # the best n x n at::mm measured by the C++ runs of the same question
     out += ["### % of the measured matmul peak (decoder step)", "",
             "FLOPs per step = 6·N·tokens + 12·L·H·T·tokens (N = every parameter but the embedding lookup); peak = "
-            "the best 2048² `at::mm` any C++ run of the question measured (fp32, same threads).", "",
+            "the best 2048² `at::mm` any C++ run of the question measured (fp32, same threads). The CPU-time rows divide "
+            "the FLOPs by the step's process CPU time and the peak by the `at::mm`'s: what the share would be "
+            "without other load taking the cores (waiting threads spin, so this is an upper bound).", "",
             "| question | peak GFLOP/s | " + " | ".join(SIDE_NAMES[s] for s in sides) + " |",
             "|---|---|" + "---|" * len(sides)]
     for qn, q in qs.items():
@@ -236,7 +238,13 @@ def compare_section(r, docs_dir):
             continue
         peak = max(peaks)
         cells = [spread([100.0 * gf[0] / b / peak for b in per_round(q, s, "best_s")], 1) for s in sides]
-        out.append(f"| {QUESTION_NAMES.get(qn, qn)} | {peak:.1f} | " + " | ".join(cells) + " |")
+        out.append(f"| {QUESTION_NAMES.get(qn, qn)}, wall | {peak:.1f} | " + " | ".join(cells) + " |")
+        cpu_peaks = [rnd[s]["matmul_peak_gflop_per_cpu_s"] for rnd in q["rounds"] for s in rnd
+                     if "matmul_peak_gflop_per_cpu_s" in rnd[s]]
+        if cpu_peaks:
+            cp = max(cpu_peaks)
+            cells = [spread([100.0 * gf[0] / min(c) / cp for c in per_round(q, s, "cpu_s")], 1) for s in sides]
+            out.append(f"| {QUESTION_NAMES.get(qn, qn)}, CPU time | {cp:.1f} per CPU-s | " + " | ".join(cells) + " |")
     out += ["", "### Padding share (whole DST step)", "",
             "Padded positions / all positions of the collated rows of the step (right padding to the "
             "micro-batch's longest window, as the trainer collates).", "",
@@ -280,6 +288,24 @@ def compare_section(r, docs_dir):
     return "\n".join(out)
 
 
+def tokenizer_section(r):
+    c, h = r.get("cpp", {}), r.get("hf_tokenizers", {})
+    out = [f"Encoding {r.get('text_bytes', 0) / 1e6:.1f} MB of text ({r.get('chunks')} chunks of the test corpus, "
+           f"{r.get('tokens')} tokens) with the Llama 3 `tokenizer.json`, one thread each: ours (C++) against "
+           f"Hugging Face `tokenizers` ({h.get('package', 'Rust, PyPI')}), every id compared.", "",
+           "| | C++ | HF tokenizers | C++ / HF |", "|---|---|---|---|"]
+    if h.get("status") != "ok":
+        return "\n".join(out[:1] + ["", f"Hugging Face side skipped: {h.get('reason')}"])
+    out.append(f"| encode MB/s (wall) | {c['encode_mb_per_s']:.2f} | {h['encode_mb_per_s']:.2f} | "
+               f"{r.get('speedup_vs_hf', 0):.2f} |")
+    if "speedup_vs_hf_cpu_time" in r:
+        out.append(f"| encode s (CPU time) | {c['encode_cpu_s']:.3f} | {h['encode_cpu_s']:.3f} | "
+                   f"{r['speedup_vs_hf_cpu_time']:.2f} |")
+    out += ["", f"Identical ids: **{'yes' if h.get('same_ids') else 'no'}**"
+            + ("" if h.get("same_ids") else f" (first difference: {h.get('first_difference')})") + "."]
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", default="bench/results")
@@ -294,7 +320,9 @@ def main():
         except (OSError, ValueError) as e:
             parts.append(f"## {name}\n\n(unreadable: {e})\n")
             continue
-        if name == "compare":
+        if name == "tokenizer" and "hf_tokenizers" in r:
+            body = tokenizer_section(r)
+        elif name == "compare":
             body = compare_section(r, os.path.dirname(a.out))
         elif name == "train_step":
             body = train_step_section(r)

@@ -13,8 +13,8 @@ Two steps:
                   positions, the LM head only at the LM positions, the four loss terms of
                   src/train/losses.cpp (sums over the global label counts).
 Step = forward + loss + backward + AdamW (lr 1e-4, weight decay 0.01 on matrices), gradients set to
-None between steps. --compile: the model's forward (and, in dst mode, the heads and losses) under
-torch.compile; the first steps (compilation) are reported apart as compile_s, never in step_s.
+None between steps. --compile: the forward under torch.compile (decoder mode: model and loss; dst mode: the
+decoder, the gathers of the heads and losses around it staying eager); the first steps (compilation) are reported apart as compile_s, never in step_s.
 --profile: one more step under torch.profiler; the ops' self CPU time grouped by kind
 (matmul, attention, elementwise, norm, optimizer, loss, other) goes into "profile".
 Memory: peak resident size during the steps above the size before the model was made (VmHWM reset
@@ -164,6 +164,10 @@ def dst_step(a):
     opt = adamw(list(model.named_parameters()) + list(heads.named_parameters()))
     counts = {k: max(1, meta[k]) for k in ("speaking", "dst_update", "speaking_gen", "dst_gen")}
 
+    # Under --compile the decoder (model.model, where the FLOPs are) is compiled as users compile a model;
+    # the gathers around it (data-dependent shapes) stay eager.
+    decoder = torch.compile(model.model, dynamic=True) if a.compile else model.model
+
     def fwd(ids, mask, frames, decision_index, lm_index, sp, du, sg, dg):
         is_image = ids == image_id
         emb = model.model.embed_tokens(ids.masked_fill(is_image, 0))
@@ -171,7 +175,7 @@ def dst_step(a):
         flat = emb.reshape(B * T, H)
         where = is_image.reshape(-1).nonzero().squeeze(1)
         emb = flat.index_put((where,), heads.mm_projector(frames)).view(B, T, H)
-        h = model.model(inputs_embeds=emb, attention_mask=mask).last_hidden_state.reshape(B * T, H)
+        h = decoder(inputs_embeds=emb, attention_mask=mask).last_hidden_state.reshape(B * T, H)
         hd = h.index_select(0, decision_index)
         sl = heads.speaking_decision_head(hd).squeeze(-1)
         dl = heads.dst_update_head(hd).squeeze(-1)
@@ -192,7 +196,7 @@ def dst_step(a):
         return (lm_term(sg, counts["speaking_gen"]) + decision(sl, sp, counts["speaking"]) +
                 lm_term(dg, counts["dst_gen"]) + decision(dl, du, counts["dst_update"]) + keep)
 
-    f = torch.compile(fwd, dynamic=True) if a.compile else fwd
+    f = fwd
     keys = ("input_ids", "attention_mask", "frames", "decision_index", "lm_index", "speaking_labels",
             "dst_update_labels", "speaking_gen_labels", "dst_gen_labels")
 
