@@ -180,7 +180,7 @@ def svg_plot(r, path):
         f.write("\n".join(out) + "\n")
 
 
-def compare_section(r, docs_dir):
+def compare_section(r, docs_dir, name="compare"):
     sides = r.get("sides", [])
     qs = r.get("questions", {})
     cpp = [s for s in sides if s.startswith("cpp")]
@@ -217,8 +217,9 @@ def compare_section(r, docs_dir):
             "|---|" + "---|" * len(sides)]
     for qn, q in qs.items():
         out.append(f"| {QUESTION_NAMES.get(qn, qn)} | " + " | ".join(spread(per_round(q, s, "tokens_per_s"), 0) for s in sides) + " |")
-    out += ["", "![tokens/s by shape and side](img/performance_tokens.svg)", ""]
-    svg_plot(r, os.path.join(docs_dir, "img", "performance_tokens.svg"))
+    img = f"img/performance_tokens{name[len('compare'):]}.svg"
+    out += ["", f"![tokens/s by shape and side]({img})", ""]
+    svg_plot(r, os.path.join(docs_dir, img))
     # % of the matmul peak: the decoder step's FLOPs (bench_train_step's count) over the best step, against
     # the best n x n at::mm measured by the C++ runs of the same question
     out += ["### % of the measured matmul peak (decoder step)", "",
@@ -269,6 +270,8 @@ def compare_section(r, docs_dir):
                 "| question | compile s |", "|---|---|"]
         for qn, q in qs.items():
             out.append(f"| {QUESTION_NAMES.get(qn, qn)} | {spread(per_round(q, 'hf_compiled', 'compile_s'), 1)} |")
+    if r.get("note"):
+        out += ["", f"Note: {r['note']}."]
     prof_q = {qn: q["profiles"] for qn, q in qs.items() if q.get("profiles")}
     if prof_q:
         kinds = ["matmul", "attention", "elementwise", "norm", "loss", "optimizer", "other"]
@@ -285,7 +288,27 @@ def compare_section(r, docs_dir):
                 k = p.get("kinds", {})
                 out.append(f"| {QUESTION_NAMES.get(qn, qn)} | {SIDE_NAMES.get(s, s)} | " +
                            " | ".join(f"{k[x]['pct']:.1f}" if x in k else "0" for x in kinds) + " |")
-    return "\n".join(out)
+    return "\n".join(drop_empty_tables(out))
+
+
+def drop_empty_tables(lines):
+    """Leaves out a "###" subsection whose table has no rows (a question kind this run did not measure)."""
+    out, i = [], 0
+    while i < len(lines):
+        if lines[i].startswith("### "):
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("### "):
+                j += 1
+            block = lines[i:j]
+            rows = [x for x in block if x.startswith("| ") and not x.startswith("| question")]
+            has_table = any(x.startswith("|---") for x in block)
+            if not has_table or rows:
+                out += block
+            i = j
+        else:
+            out.append(lines[i])
+            i += 1
+    return out
 
 
 def tokenizer_section(r):
@@ -322,8 +345,8 @@ def main():
             continue
         if name == "tokenizer" and "hf_tokenizers" in r:
             body = tokenizer_section(r)
-        elif name == "compare":
-            body = compare_section(r, os.path.dirname(a.out))
+        elif name.startswith("compare"):
+            body = compare_section(r, os.path.dirname(a.out), name)
         elif name == "train_step":
             body = train_step_section(r)
         elif name.startswith("attention"):
