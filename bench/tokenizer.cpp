@@ -1,12 +1,13 @@
 // Tokenizer throughput: MB/s of our byte-level BPE (Llama 3 tokenizer.json) on ~10 MB of text, and in
-// the same run Hugging Face's JavaScript `tokenizers` on the same chunks when node and the package are
-// available (recorded as skipped otherwise). Both digests of the ids are compared.
-//   bench_tokenizer [--mb 10] [--tokenizer DIR] [--out bench/results/tokenizer.json]
-// Run from the repository root. The JavaScript side: TOKENIZERS_JS=<dir with node_modules> (see
-// tools/bench_tokenizer_oracle.mjs).
+// the same run Hugging Face's `tokenizers` (the Rust library, from PyPI in the project's virtual
+// environment: tools/reference/bench_tokenizer_hf.py) on the same chunks, one thread each, every id
+// compared (recorded as skipped when the environment is missing).
+//   bench_tokenizer [--mb 10] [--tokenizer DIR] [--python EXE] [--out bench/results/tokenizer.json]
+// Run from the repository root.
 #include <sys/wait.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,10 +41,13 @@ static std::string run_capture(const std::string& cmd, int* rc) {
 int main(int argc, char** argv) {
   double mb = 10;
   std::string dir = "tests/text/data/llama3", out_path = "bench/results/tokenizer.json";
+  std::string python = std::string(std::getenv("HOME") ? std::getenv("HOME") : "") +
+                       "/.cache/prospect-dst/venv-torch-2.12.1-cu130/bin/python";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--mb")) mb = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--tokenizer")) dir = argv[i + 1];
     else if (!std::strcmp(argv[i], "--out")) out_path = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--python")) python = argv[i + 1];
   }
 
   // ~mb MB of text: chunks of 20..60 corpus lines in a fixed pseudo-random order, joined by spaces
@@ -80,10 +84,11 @@ int main(int argc, char** argv) {
   uint64_t h = 0xcbf29ce484222325ULL;
   size_t tokens = 0;
   t0 = Clock::now();
+  std::clock_t c0 = std::clock();
   std::vector<std::vector<int32_t>> all;
   all.reserve(chunks.size());
   for (const auto& c : chunks) all.push_back(tok->encode(c).ids);
-  double enc_s = since(t0);
+  double enc_s = since(t0), enc_cpu_s = double(std::clock() - c0) / CLOCKS_PER_SEC;
   for (const auto& ids : all) {
     tokens += ids.size();
     for (int32_t id : ids)
@@ -108,39 +113,48 @@ int main(int argc, char** argv) {
       {"tokens", tokens},
       {"threads", 1},
       {"cpp", {{"load_s", load_s}, {"encode_s", enc_s}, {"encode_mb_per_s", bytes / 1e6 / enc_s},
+               {"encode_cpu_s", enc_cpu_s},
                {"decode_s", dec_s}, {"decode_mb_per_s", decoded / 1e6 / dec_s}, {"ids_fnv1a", digest}}}};
 
-  // The JavaScript oracle on the same chunks.
-  nlohmann::json js = {{"status", "skipped"}};
-  int rc = 0;
-  run_capture("node --version 2>/dev/null", &rc);
-  if (rc != 0) {
-    js["reason"] = "node not found";
+  // Hugging Face `tokenizers` (Rust, from the project's virtual environment) on the same chunks; every
+  // id is compared with ours.
+  nlohmann::json hf = {{"status", "skipped"}};
+  std::ifstream py_probe(python);
+  if (!py_probe) {
+    hf["reason"] = python + " not found (tools/torch_venv.sh makes it; --python names another)";
   } else {
-    std::string chunk_file = "bench/results/tokenizer_chunks.tmp";
+    std::string chunk_file = "bench/results/tokenizer_chunks.tmp", ids_file = "bench/results/tokenizer_ids.tmp";
     {
       std::ofstream f(chunk_file, std::ios::binary);
       for (const auto& c : chunks) f << nlohmann::json(c).dump() << "\n";
+      std::ofstream g(ids_file, std::ios::binary);
+      for (const auto& ids : all) {
+        int32_t n = static_cast<int32_t>(ids.size());
+        g.write(reinterpret_cast<const char*>(&n), 4);
+        g.write(reinterpret_cast<const char*>(ids.data()), 4 * static_cast<std::streamsize>(ids.size()));
+      }
     }
-    std::string out = run_capture("node tools/bench_tokenizer_oracle.mjs " + chunk_file + " " + dir + " 2>&1", &rc);
+    int rc = 0;
+    std::string out = run_capture(python + " tools/reference/bench_tokenizer_hf.py " + chunk_file + " " + dir + " " +
+                                      ids_file + " 2>&1", &rc);
     std::remove(chunk_file.c_str());
-    auto j = nlohmann::json::parse(out, nullptr, false);
+    std::remove(ids_file.c_str());
+    size_t at = out.rfind("{\"seconds\"");  // the JSON line, after any warnings
+    auto j = nlohmann::json::parse(at == std::string::npos ? out : out.substr(at), nullptr, false);
     if (rc != 0 || j.is_discarded() || !j.contains("seconds")) {
-      js["reason"] = "oracle failed (set TOKENIZERS_JS to a folder with node_modules/@huggingface/tokenizers): " +
-                     out.substr(0, 300);
+      hf["reason"] = "reference failed: " + out.substr(0, 300);
     } else {
       double s = j["seconds"].get<double>();
-      js = {{"status", "ok"},
-            {"package", "@huggingface/tokenizers"},
-            {"encode_s", s},
-            {"encode_mb_per_s", bytes / 1e6 / s},
-            {"tokens", j["tokens"]},
-            {"ids_fnv1a", j["ids_fnv1a"]},
-            {"same_ids", j["ids_fnv1a"] == digest}};
-      res["speedup_vs_js"] = s / enc_s;
+      hf = {{"status", "ok"},        {"package", "tokenizers (Rust, PyPI) " + j["tokenizers"].get<std::string>()},
+            {"encode_s", s},          {"encode_mb_per_s", bytes / 1e6 / s},
+            {"encode_cpu_s", j["cpu_seconds"]},
+            {"tokens", j["tokens"]},  {"same_ids", j["same_ids"]},
+            {"first_difference", j["first_difference"]}};
+      res["speedup_vs_hf"] = s / enc_s;
+      res["speedup_vs_hf_cpu_time"] = j["cpu_seconds"].get<double>() / enc_cpu_s;
     }
   }
-  res["javascript"] = js;
+  res["hf_tokenizers"] = hf;
   std::ofstream(out_path) << res.dump(2) << "\n";
   std::printf("%s\n", res.dump(2).c_str());
   return 0;

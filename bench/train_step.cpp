@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "profile_kinds.h"
 #include "prospect/model/grad_checkpoint.h"
 #include "prospect/model/llama.h"
 #include "prospect/train/optim.h"
@@ -104,6 +105,8 @@ json profile_step(prospect::LlamaForCausalLM& m, prospect::AdamW& opt, const pro
                   const at::Tensor& inp, const at::Tensor& tgt, int64_t vocab);
 
 json time_cpp(const Shape& s, int warmup, int steps, bool profile, const Run& run) {
+  bool peak_ok = bench_profile::reset_peak_rss();
+  double rss0 = bench_profile::rss_mib("VmRSS");
   at::manual_seed(0);
   prospect::LlamaForCausalLM m(s.cfg);
   m->to(run.device);
@@ -141,48 +144,24 @@ json time_cpp(const Shape& s, int warmup, int steps, bool profile, const Run& ru
     }
     std::fprintf(stderr, "  c++ %s step %d: %.3f s (cpu %.3f s)\n", s.name.c_str(), i, dt, dc);
   }
-  json out = {{"step_s", wall}, {"cpu_s", cpu}, {"loss", first}};
+  // peak resident size during set-up and steps above the size before the model (as hf_step.py)
+  double hwm = bench_profile::rss_mib("VmHWM");
+  json out = {{"step_s", wall}, {"cpu_s", cpu}, {"loss", first},
+              {"rss_peak_mib", peak_ok && run.device.is_cpu() ? json(hwm - rss0) : json(nullptr)}};
   if (profile) out["profile"] = profile_step(m, opt, named, inp, tgt, s.cfg.vocab_size);
   return out;
 }
 
-// One more step under LibTorch's profiler: the ops with the largest summed time (outermost ATen calls
-// only, so nested calls are not counted twice), as a share of the step.
+// One more step under LibTorch's profiler, summarised by kind of work (profile_kinds.h).
 json profile_step(prospect::LlamaForCausalLM& m, prospect::AdamW& opt, const prospect::NamedParams& named,
                   const at::Tensor& inp, const at::Tensor& tgt, int64_t vocab) {
-  std::stringstream trace;
-  {
-    torch::autograd::profiler::RecordProfile guard(trace);
+  return bench_profile::profile_kinds([&] {
     for (auto& [name, p] : named) p.mutable_grad() = at::Tensor();
     at::Tensor loss = at::cross_entropy_loss(m->forward(inp).reshape({-1, vocab}), tgt);
     loss.backward();
+    RECORD_FUNCTION("optimizer.step", std::vector<c10::IValue>());
     opt.step(1e-4);
-  }
-  json events = json::parse(trace.str(), nullptr, false);
-  if (!events.is_array()) return {{"error", "unreadable profiler trace"}};
-  // Per thread, keep only events not inside another event of the same thread.
-  std::map<std::string, double> total;
-  std::vector<json> evs;
-  for (auto& e : events)
-    if (e.value("ph", "") == "X") evs.push_back(e);
-  std::sort(evs.begin(), evs.end(), [](const json& a, const json& b) { return a["ts"].get<double>() < b["ts"].get<double>(); });
-  std::map<std::string, double> open_until;
-  double sum = 0;
-  for (auto& e : evs) {
-    std::string tid = e.contains("tid") ? e["tid"].dump() : "0";
-    double ts = e["ts"].get<double>(), dur = e.value("dur", 0.0);
-    if (ts < open_until[tid]) continue;
-    open_until[tid] = ts + dur;
-    total[e.value("name", "?")] += dur;
-    sum += dur;
-  }
-  std::vector<std::pair<double, std::string>> v;
-  for (auto& [n, d] : total) v.emplace_back(d, n);
-  std::sort(v.rbegin(), v.rend());
-  json top = json::array();
-  for (size_t i = 0; i < v.size() && i < 15; ++i)
-    top.push_back({{"op", v[i].second}, {"ms", v[i].first / 1e3}, {"pct", 100.0 * v[i].first / sum}});
-  return {{"top_ops", top}, {"traced_ms", sum / 1e3}};
+  });
 }
 
 json time_python(const std::string& python, const Shape& s, int warmup, int steps, int threads) {
@@ -329,6 +308,7 @@ int main(int argc, char** argv) {
       for (auto& x : c["step_s"]) cpp["step_s"].push_back(x);
       for (auto& x : c["cpu_s"]) cpp["cpu_s"].push_back(x);
       cpp["loss"] = c["loss"];
+      cpp["rss_peak_mib"] = c["rss_peak_mib"];
       if (c.contains("profile")) cpp["profile"] = c["profile"];
       if (skip_python) continue;
       std::fprintf(stderr, "%s round %d: Python\n", s.name.c_str(), r);

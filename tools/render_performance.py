@@ -38,6 +38,9 @@ def flatten(obj, prefix=""):
     if isinstance(obj, dict):
         for k, v in obj.items():
             rows += flatten(v, f"{prefix}.{k}" if prefix else k)
+    elif isinstance(obj, list) and obj and all(isinstance(x, dict) for x in obj):
+        for i, x in enumerate(obj):  # a list of records: one row per field, never raw JSON
+            rows += flatten(x, f"{prefix}[{i}]")
     else:
         rows.append((prefix, obj))
     return rows
@@ -137,6 +140,222 @@ def allreduce_section(r):
     return "\n".join(out) + "\n\n" + kv_table(rest)
 
 
+SIDE_NAMES = {"cpp_1.13": "C++ (LibTorch 1.13)", "cpp_2.x": "C++ (LibTorch 2.x)", "hf_eager": "HF eager",
+              "hf_compiled": "HF torch.compile"}
+QUESTION_NAMES = {"decoder_demo": "decoder step, demo shape", "decoder_1b": "decoder step, 1B-shaped layers",
+                  "dst_demo": "whole DST step, demo model", "dst_1b": "whole DST step, 1B-shaped layers"}
+
+
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return None if n == 0 else (v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2]))
+
+
+def spread(v, digits=2):
+    """median [min–max] over rounds"""
+    v = [x for x in v if x is not None]
+    if not v:
+        return "–"
+    if len(v) == 1:
+        return f"{v[0]:.{digits}f} (1 round)"
+    return f"{median(v):.{digits}f} [{min(v):.{digits}f}–{max(v):.{digits}f}]"
+
+
+def per_round(q, side, key):
+    return [rnd[side][key] for rnd in q["rounds"] if side in rnd and key in rnd[side]]
+
+
+def ratios(q, side, ref, key="tokens_per_s"):
+    out = []
+    for rnd in q["rounds"]:
+        a, b = rnd.get(side, {}), rnd.get(ref, {})
+        if key in a and key in b and b[key]:
+            out.append(a[key] / b[key])
+    return out
+
+
+def svg_plot(r, path):
+    """Horizontal bars of tokens/s (median over rounds), one group per question; written by hand."""
+    sides = r.get("sides", [])
+    colors = {"cpp_1.13": "#1f77b4", "cpp_2.x": "#2ca02c", "hf_eager": "#ff7f0e", "hf_compiled": "#d62728"}
+    rows = []
+    for qn, q in r.get("questions", {}).items():
+        vals = {s: median(per_round(q, s, "tokens_per_s")) for s in sides}
+        rows.append((qn, vals))
+    bar_h, gap, left, width = 16, 14, 250, 420
+    height = 40 + sum(len(sides) * bar_h + gap + 18 for _ in rows) + 20
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 120}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<text x="10" y="20" font-size="14" font-weight="bold">Training tokens/s by shape and side '
+           f'(median over rounds; bars scaled within each shape)</text>']
+    y = 40
+    for qn, vals in rows:
+        out.append(f'<text x="10" y="{y + 12}" font-weight="bold">{QUESTION_NAMES.get(qn, qn)}</text>')
+        y += 18
+        top = max([v for v in vals.values() if v] or [1.0])
+        for s in sides:
+            v = vals.get(s)
+            w = 0 if not v else width * v / top
+            out.append(f'<text x="20" y="{y + 12}">{SIDE_NAMES.get(s, s)}</text>')
+            out.append(f'<rect x="{left}" y="{y + 2}" width="{w:.1f}" height="{bar_h - 4}" fill="{colors.get(s, "#777")}"/>')
+            out.append(f'<text x="{left + w + 5:.1f}" y="{y + 12}">{"–" if not v else f"{v:.0f}"}</text>')
+            y += bar_h
+        y += gap
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def compare_section(r, docs_dir, name="compare"):
+    sides = r.get("sides", [])
+    qs = r.get("questions", {})
+    cpp = [s for s in sides if s.startswith("cpp")]
+    la0, la1 = r.get("load_average_start"), r.get("load_average_end")
+    loads = [rnd[s]["load_average_before"][0] for q in qs.values() for rnd in q["rounds"] for s in rnd
+             if "load_average_before" in rnd[s]]
+    out = [f"C++ (`bench_train_step`, `bench_dst_step`; the default LibTorch 1.13 build and `build-torch2`) against "
+           f"Hugging Face transformers `LlamaForCausalLM` (SDPA attention) on PyTorch 2.x "
+           f"(`tools/reference/hf_step.py`), eager and under `torch.compile`; {r.get('threads')} threads each, "
+           f"{r.get('rounds')} rounds, each round running every side once in its own process in a rotated order; "
+           f"a side's figure in a round is its best timed step ({r.get('steps_per_run')} timed after 1 warm-up). "
+           f"Started {r.get('started')}.", "",
+           f"**Load average** (1, 5, 15 min) at the start {la0}, at the end {la1}; 1-minute load before each "
+           f"run: {min(loads) if loads else '–'} to {max(loads) if loads else '–'} on a 2-core machine shared with other "
+           f"work, so wall times are stretched and noisy: read the ratios with their spread.", "",
+           "Cells: median over rounds [lowest–highest round]. Tokens: the decoder step counts every position "
+           "(random ids, LM head on every position); the DST step counts the real (non-padding) tokens of the "
+           "trainer's collated demo batches (the first optimizer step: 2 virtual ranks × "
+           "`train.micro_batch_size` clips; one micro-batch on the 1B-shaped layers).", ""]
+    for ref, title in (("hf_eager", "C++ / HF eager (tokens/s, wall)"), ("hf_compiled", "C++ / HF torch.compile (tokens/s, wall)")):
+        if ref not in sides:
+            continue
+        out += [f"### {title}", "", "| question | " + " | ".join(SIDE_NAMES[s] for s in cpp) + " |",
+                "|---|" + "---|" * len(cpp)]
+        for qn, q in qs.items():
+            out.append(f"| {QUESTION_NAMES.get(qn, qn)} | " + " | ".join(spread(ratios(q, s, ref)) for s in cpp) + " |")
+        out += ["", "The same ratio in CPU time (both threads' busy time, less sensitive to other load): ", "",
+                "| question | " + " | ".join(SIDE_NAMES[s] for s in cpp) + " |", "|---|" + "---|" * len(cpp)]
+        for qn, q in qs.items():
+            out.append(f"| {QUESTION_NAMES.get(qn, qn)} | " +
+                       " | ".join(spread(ratios(q, s, ref, "tokens_per_cpu_s")) for s in cpp) + " |")
+        out.append("")
+    out += ["### Tokens/s", "", "| question | " + " | ".join(SIDE_NAMES[s] for s in sides) + " |",
+            "|---|" + "---|" * len(sides)]
+    for qn, q in qs.items():
+        out.append(f"| {QUESTION_NAMES.get(qn, qn)} | " + " | ".join(spread(per_round(q, s, "tokens_per_s"), 0) for s in sides) + " |")
+    img = f"img/performance_tokens{name[len('compare'):]}.svg"
+    out += ["", f"![tokens/s by shape and side]({img})", ""]
+    svg_plot(r, os.path.join(docs_dir, img))
+    # % of the matmul peak: the decoder step's FLOPs (bench_train_step's count) over the best step, against
+    # the best n x n at::mm measured by the C++ runs of the same question
+    out += ["### % of the measured matmul peak (decoder step)", "",
+            "FLOPs per step = 6·N·tokens + 12·L·H·T·tokens (N = every parameter but the embedding lookup); peak = "
+            "the best 2048² `at::mm` any C++ run of the question measured (fp32, same threads). The CPU-time rows divide "
+            "the FLOPs by the step's process CPU time and the peak by the `at::mm`'s: what the share would be "
+            "without other load taking the cores (waiting threads spin, so this is an upper bound).", "",
+            "| question | peak GFLOP/s | " + " | ".join(SIDE_NAMES[s] for s in sides) + " |",
+            "|---|---|" + "---|" * len(sides)]
+    for qn, q in qs.items():
+        if q.get("kind") != "decoder":
+            continue
+        peaks = [rnd[s]["matmul_peak_gflop_per_s"] for rnd in q["rounds"] for s in rnd
+                 if "matmul_peak_gflop_per_s" in rnd[s]]
+        gf = [rnd[s]["gflop_per_step"] for rnd in q["rounds"] for s in rnd if "gflop_per_step" in rnd[s]]
+        if not peaks or not gf:
+            continue
+        peak = max(peaks)
+        cells = [spread([100.0 * gf[0] / b / peak for b in per_round(q, s, "best_s")], 1) for s in sides]
+        out.append(f"| {QUESTION_NAMES.get(qn, qn)}, wall | {peak:.1f} | " + " | ".join(cells) + " |")
+        cpu_peaks = [rnd[s]["matmul_peak_gflop_per_cpu_s"] for rnd in q["rounds"] for s in rnd
+                     if "matmul_peak_gflop_per_cpu_s" in rnd[s]]
+        if cpu_peaks:
+            cp = max(cpu_peaks)
+            cells = [spread([100.0 * gf[0] / min(c) / cp for c in per_round(q, s, "cpu_s")], 1) for s in sides]
+            out.append(f"| {QUESTION_NAMES.get(qn, qn)}, CPU time | {cp:.1f} per CPU-s | " + " | ".join(cells) + " |")
+    out += ["", "### Padding share (whole DST step)", "",
+            "Padded positions / all positions of the collated rows of the step (right padding to the "
+            "micro-batch's longest window, as the trainer collates).", "",
+            "| question | real tokens | positions | padding share |", "|---|---|---|---|"]
+    for qn, q in qs.items():
+        if q.get("kind") != "dst":
+            continue
+        c = next((rnd[s] for rnd in q["rounds"] for s in cpp if s in rnd and "padding_share" in rnd[s]), None)
+        if c:
+            out.append(f"| {QUESTION_NAMES.get(qn, qn)} | {c['tokens_real']} | {c['tokens_padded']} | "
+                       f"{100 * c['padding_share']:.1f} % |")
+    out += ["", "### Memory", "",
+            "Peak resident size of the process during set-up and the steps, above its size before the model "
+            "was made (MiB; VmHWM reset through /proc/self/clear_refs).", "",
+            "| question | " + " | ".join(SIDE_NAMES[s] for s in sides) + " |", "|---|" + "---|" * len(sides)]
+    for qn, q in qs.items():
+        out.append(f"| {QUESTION_NAMES.get(qn, qn)} | " + " | ".join(spread(per_round(q, s, "rss_peak_mib"), 0) for s in sides) + " |")
+    if "hf_compiled" in sides:
+        out += ["", "### torch.compile time", "",
+                "The reference's warm-up under `torch.compile` (tracing, code generation, first step), not in "
+                "its step time (s; later rounds reuse Inductor's on-disk cache).", "",
+                "| question | compile s |", "|---|---|"]
+        for qn, q in qs.items():
+            out.append(f"| {QUESTION_NAMES.get(qn, qn)} | {spread(per_round(q, 'hf_compiled', 'compile_s'), 1)} |")
+    if r.get("note"):
+        out += ["", f"Note: {r['note']}."]
+    prof_q = {qn: q["profiles"] for qn, q in qs.items() if q.get("profiles")}
+    if prof_q:
+        kinds = ["matmul", "attention", "elementwise", "norm", "loss", "optimizer", "other"]
+        out += ["", "### Where the step's time goes", "",
+                "One extra step per side under the profiler (LibTorch's in C++, `torch.profiler` in Python), "
+                "outermost events of each thread grouped by op name (`bench/profile_kinds.h`): elementwise = RoPE, "
+                "SiLU·mul, masks, residual adds, copies and index ops; norm = RMSNorm's pow/mean/rsqrt; "
+                "attention = SDPA where the side has it (LibTorch 2.x, HF), else bmm + softmax; optimizer = "
+                "clipping + AdamW. % of the traced time (profiled steps run slower than timed ones; "
+                "compiled steps show fused kernels as `other`).", "",
+                "| question | side | " + " | ".join(kinds) + " |", "|---|---|" + "---|" * len(kinds)]
+        for qn, profs in prof_q.items():
+            for s, p in profs.items():
+                k = p.get("kinds", {})
+                out.append(f"| {QUESTION_NAMES.get(qn, qn)} | {SIDE_NAMES.get(s, s)} | " +
+                           " | ".join(f"{k[x]['pct']:.1f}" if x in k else "0" for x in kinds) + " |")
+    return "\n".join(drop_empty_tables(out))
+
+
+def drop_empty_tables(lines):
+    """Leaves out a "###" subsection whose table has no rows (a question kind this run did not measure)."""
+    out, i = [], 0
+    while i < len(lines):
+        if lines[i].startswith("### "):
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("### "):
+                j += 1
+            block = lines[i:j]
+            rows = [x for x in block if x.startswith("| ") and not x.startswith("| question")]
+            has_table = any(x.startswith("|---") for x in block)
+            if not has_table or rows:
+                out += block
+            i = j
+        else:
+            out.append(lines[i])
+            i += 1
+    return out
+
+
+def tokenizer_section(r):
+    c, h = r.get("cpp", {}), r.get("hf_tokenizers", {})
+    out = [f"Encoding {r.get('text_bytes', 0) / 1e6:.1f} MB of text ({r.get('chunks')} chunks of the test corpus, "
+           f"{r.get('tokens')} tokens) with the Llama 3 `tokenizer.json`, one thread each: ours (C++) against "
+           f"Hugging Face `tokenizers` ({h.get('package', 'Rust, PyPI')}), every id compared.", "",
+           "| | C++ | HF tokenizers | C++ / HF |", "|---|---|---|---|"]
+    if h.get("status") != "ok":
+        return "\n".join(out[:1] + ["", f"Hugging Face side skipped: {h.get('reason')}"])
+    out.append(f"| encode MB/s (wall) | {c['encode_mb_per_s']:.2f} | {h['encode_mb_per_s']:.2f} | "
+               f"{r.get('speedup_vs_hf', 0):.2f} |")
+    if "speedup_vs_hf_cpu_time" in r:
+        out.append(f"| encode s (CPU time) | {c['encode_cpu_s']:.3f} | {h['encode_cpu_s']:.3f} | "
+                   f"{r['speedup_vs_hf_cpu_time']:.2f} |")
+    out += ["", f"Identical ids: **{'yes' if h.get('same_ids') else 'no'}**"
+            + ("" if h.get("same_ids") else f" (first difference: {h.get('first_difference')})") + "."]
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", default="bench/results")
@@ -151,7 +370,11 @@ def main():
         except (OSError, ValueError) as e:
             parts.append(f"## {name}\n\n(unreadable: {e})\n")
             continue
-        if name == "train_step":
+        if name == "tokenizer" and "hf_tokenizers" in r:
+            body = tokenizer_section(r)
+        elif name.startswith("compare"):
+            body = compare_section(r, os.path.dirname(a.out), name)
+        elif name == "train_step":
             body = train_step_section(r)
         elif name.startswith("allreduce") and "load_average_1min_per_round" in json.dumps(r):
             body = allreduce_section(r)
