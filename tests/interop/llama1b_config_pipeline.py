@@ -2,7 +2,8 @@
 configs/llama3_2_1b_siglip.ini with only its paths (data.train/val/test, data.tokenizer, model.init:
 a tiny Llama folder transformers saved) and model.feature_dim (the stand-in store's) changed, trained
 with --model.device=cpu --model.dtype=fp32 --train.max_steps=5 and evaluated with the same copy and
-the same two device keys. It must end with eval.json. The configuration sets no model sizes: the
+the same two device keys (and eval.max_new_tokens=8: an untrained model speaks at most frames, and
+64 tokens a turn over Llama 3's vocabulary would take minutes of CI). It must end with eval.json. The configuration sets no model sizes: the
 model's shape is the folder's, and the evaluation takes it from the checkpoint.
 Usage: llama1b_config_pipeline.py --fixture DIR --work DIR --config INI --train BIN --eval BIN
 """
@@ -53,7 +54,7 @@ def main():
     run([a.train, "--config", ini, "--run-dir", run_dir, *device, "--train.max_steps=5"], "prospect_train")
     out = os.path.join(a.work, "eval")
     run([a.eval, "--config", ini, "--checkpoint", os.path.join(run_dir, "checkpoints", "latest"), "--split", "test",
-         "--out", out, *device], "prospect_eval")
+         "--out", out, *device, "--eval.max_new_tokens=8"], "prospect_eval")
     ev = json.load(open(os.path.join(out, "eval.json")))
     check(ev["counts"]["clips"] > 0, f"eval.json of {ev['counts']['clips']} clips, step {ev['config']['checkpoint_step']}")
     check(ev["config"]["checkpoint_step"] == 5, "evaluated the checkpoint of step 5")
