@@ -248,6 +248,11 @@ void set_up_model(Training& t, const std::string& ckpt, int64_t feature_dim) {
   spdlog::info("model: {} layers, hidden {}, vocab {} + <image> (id {}), {:.2f} M trainable parameters, {}",
                t.model->config.num_hidden_layers, t.model->config.hidden_size, t.model->config.vocab_size - 1,
                t.model->image_token_id, n_params / 1e6, t.dev.bf16 ? "bf16 autocast" : "fp32");
+  if (t.model->has_lora()) {
+    const LoraOptions& o = t.model->lora->options;
+    spdlog::info("LoRA rank {} (alpha {}, dropout {}) on {}; the base {} is frozen{}", o.rank, o.alpha, o.dropout,
+                 fmt::join(o.targets, ","), t.model->lora_base, t.dev.bf16 ? " and held in bf16" : "");
+  }
 }
 
 // Validation batches: the validation clips sharded over the real ranks, every idle frame kept.
