@@ -1,5 +1,6 @@
 // prospect_lm logits --model DIR --ids 1,2,3 [--out F.json]: the logits of an HF Llama folder for one
-// sequence, every vocabulary entry at every position, as {"logits": [[...], ...]}.
+// sequence, every vocabulary entry at every position, as {"logits": [[...], ...]}. --adapter DIR applies
+// a LoRA adapter in PEFT's layout (ours, a checkpoint folder, or one PEFT saved) on top of the model.
 #include <ATen/ATen.h>
 #include <torch/types.h>
 
@@ -15,6 +16,7 @@
 #include "prospect/core/error.h"
 #include "prospect/core/file.h"
 #include "prospect/model/llama.h"
+#include "prospect/model/lora.h"
 #include "subcommands.h"
 
 namespace prospect::apps {
@@ -44,17 +46,18 @@ std::vector<int64_t> parse_ids(const std::string& text) {
 
 int lm_logits(int argc, const char* const* argv) {
   return run_app([&] {
-    std::string model_dir, ids_text, out;
+    std::string model_dir, ids_text, out, adapter_dir;
     po::options_description opts("options");
     opts.add_options()("help,h", "show this help")("model", po::value(&model_dir), "HF Llama folder (config.json + model.safetensors) (required)")(
         "ids", po::value(&ids_text), "comma-separated token ids, e.g. 1,2,3 (required)")(
+        "adapter", po::value(&adapter_dir)->default_value("", "\"\""), "LoRA adapter folder in PEFT's layout (empty: none)")(
         "out", po::value(&out)->default_value("", "\"\""), "write the JSON here instead of stdout (empty: stdout)")(
         "threads", po::value<int>()->default_value(0), "intra-op threads (0: LibTorch's default)");
     po::variables_map vm;
     po::store(po::command_line_parser(argc, argv).options(opts).run(), vm);
     po::notify(vm);
     if (vm.count("help")) {
-      std::cout << "usage: " << argv[0] << " --model DIR --ids 1,2,3 [--out F.json]\n" << opts;
+      std::cout << "usage: " << argv[0] << " --model DIR [--adapter DIR] --ids 1,2,3 [--out F.json]\n" << opts;
       return 0;
     }
     if (model_dir.empty()) usage_fail("--model is required");
@@ -63,6 +66,12 @@ int lm_logits(int argc, const char* const* argv) {
     require_controlled_blas();
     if (vm["threads"].as<int>() > 0) at::set_num_threads(vm["threads"].as<int>());
     LlamaForCausalLM m = load_llama(model_dir);
+    LoraAdapter adapter{nullptr};
+    if (!adapter_dir.empty()) {
+      check_adapter_base(adapter_dir, model_dir);
+      adapter = load_peft_adapter(*m, adapter_dir);
+      adapter->eval();
+    }
     for (int64_t id : ids)
       if (id >= m->config.vocab_size) usage_fail("--ids: {} is out of the vocabulary (size {})", id, m->config.vocab_size);
     m->eval();

@@ -6,6 +6,7 @@ int main(int argc, char** argv) {
   static const Subcommand table[] = {
       {"logits", lm_logits, "HF Llama directory + token ids -> logits JSON"},
       {"tokenize", lm_tokenize, "JSON strings on stdin -> JSON id arrays on stdout (no BOS)"},
+      {"merge", lm_merge, "HF Llama directory + LoRA adapter -> merged HF Llama directory"},
   };
-  return dispatch("prospect_lm", argc, argv, table, 2);
+  return dispatch("prospect_lm", argc, argv, table, 3);
 }

@@ -12,6 +12,7 @@ int data_validate(int argc, const char* const* argv);
 
 int lm_logits(int argc, const char* const* argv);
 int lm_tokenize(int argc, const char* const* argv);
+int lm_merge(int argc, const char* const* argv);
 
 int eval_stream(int argc, const char* const* argv);
 int eval_text_metrics(int argc, const char* const* argv);

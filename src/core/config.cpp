@@ -59,6 +59,10 @@ std::vector<Field> fields(Config& c) {
       {"model.device", &c.model.device, "auto | cpu | cuda"},
       {"model.dst_state_head", &c.model.dst_state_head, "3-class state head (not_started/in_progress/completed) per step"},
       {"model.dst_state_steps", &c.model.dst_state_steps, "steps the state head covers (clips with more: error)"},
+      {"model.lora_rank", &c.model.lora_rank, "LoRA rank on the decoder's projections (0: full fine-tuning)"},
+      {"model.lora_alpha", &c.model.lora_alpha, "LoRA alpha (the branch is scaled by alpha / rank)"},
+      {"model.lora_dropout", &c.model.lora_dropout, "dropout on the LoRA branch's input (training)"},
+      {"model.lora_targets", &c.model.lora_targets, "LoRA'd projections: any of q,k,v,o,gate,up,down"},
       {"loss.decision", &c.loss.decision, "decision loss: bce | focal"},
       {"loss.focal_alpha", &c.loss.focal_alpha, "focal loss alpha"},
       {"loss.focal_gamma", &c.loss.focal_gamma, "focal loss gamma"},
@@ -213,6 +217,10 @@ void check_config(const Config& c) {
   one_of("loss.decision", c.loss.decision, {"bce", "focal"});
   one_of("loss.state_loss", c.loss.state_loss, {"ce", "focal"});
   positive("model.dst_state_steps", c.model.dst_state_steps);
+  if (c.model.lora_rank < 0) usage_fail("model.lora_rank: expected >= 0 (0: no LoRA), found {}", c.model.lora_rank);
+  positive("model.lora_alpha", c.model.lora_alpha);
+  if (!(c.model.lora_dropout >= 0 && c.model.lora_dropout < 1))
+    usage_fail("model.lora_dropout: expected a value in [0, 1), found {}", c.model.lora_dropout);
   one_of("model.dtype", c.model.dtype, {"auto", "fp32", "bf16"});
   one_of("model.device", c.model.device, {"auto", "cpu", "cuda"});
   one_of("dist.backend", c.dist.backend, {"auto", "mpi", "nccl"});

@@ -13,6 +13,9 @@ namespace fs = std::filesystem;
 
 namespace {
 const char* kHeadFile = "prospect.safetensors";
+// the rows the project adds to a LoRA model's base, saved beside the adapter
+const char* kImageRowEmbed = "image_row.embed_tokens";
+const char* kImageRowHead = "image_row.lm_head";
 bool is_extra_param(const std::string& name) {
   return name.rfind("mm_projector.", 0) == 0 || name.rfind("speaking_decision_head.", 0) == 0 ||
          name.rfind("dst_update_head.", 0) == 0 || name.rfind("dst_state_head.", 0) == 0;
@@ -33,6 +36,17 @@ DSTProActLlamaImpl::DSTProActLlamaImpl(const LlamaConfig& lm_config, int64_t fea
   dst_update_head = register_module("dst_update_head", torch::nn::Linear(H, 1));
   // last, so that the draws above are the same with and without it
   if (state_steps > 0) dst_state_head = register_module("dst_state_head", torch::nn::Linear(H, 3 * state_steps));
+}
+
+void DSTProActLlamaImpl::add_lora(const LoraOptions& options, const std::string& base_dir, const std::string& base_hash) {
+  PROSPECT_CHECK(!has_lora(), "the model already has a LoRA adapter");
+  lora = register_module("lora", LoraAdapter(config, options));
+  lora->to(lm_head_weight().device());
+  lora->attach(*this);
+  lora_base = base_dir;
+  lora_base_hash = base_hash;
+  for (auto& p : named_parameters())
+    if (p.key().rfind("model.", 0) == 0 || p.key().rfind("lm_head.", 0) == 0) p.value().set_requires_grad(false);
 }
 
 at::Tensor DSTProActLlamaImpl::project(const at::Tensor& frames) {
@@ -125,8 +139,21 @@ DSTProActLlama make_dst_model_scratch(const ModelConfig& cfg, int64_t base_vocab
   return DSTProActLlama(c, feature_dim, state_steps_of(cfg));
 }
 
+namespace {
+// The base of make_dst_model_from_hf grown by the `<image>` rows: `rows` (the saved ones of a LoRA
+// model) or, undefined, the mean rows.
+DSTProActLlama grow_hf_model(const std::string& dir, int64_t feature_dim, uint64_t seed, int64_t state_steps,
+                             const at::Tensor& embed_row = {}, const at::Tensor& head_row = {});
+}  // namespace
+
 DSTProActLlama make_dst_model_from_hf(const std::string& dir, int64_t feature_dim, uint64_t seed,
                                       int64_t state_steps) {
+  return grow_hf_model(dir, feature_dim, seed, state_steps);
+}
+
+namespace {
+DSTProActLlama grow_hf_model(const std::string& dir, int64_t feature_dim, uint64_t seed, int64_t state_steps,
+                             const at::Tensor& embed_row, const at::Tensor& head_row) {
   LlamaForCausalLM base = load_llama(dir);
   LlamaConfig c = base->config;
   c.vocab_size += 1;
@@ -138,12 +165,15 @@ DSTProActLlama make_dst_model_from_hf(const std::string& dir, int64_t feature_di
   for (auto& p : base->named_parameters()) t[p.key()] = p.value();
   // The grown rows: the mean of the existing rows (the embedding row is never read; the LM head row
   // is masked at generation and never a target).
-  auto grow = [](const at::Tensor& w) { return at::cat({w, w.mean(0, true)}, 0); };
-  t["model.embed_tokens.weight"] = grow(t["model.embed_tokens.weight"]);
-  if (!c.tie_word_embeddings) t["lm_head.weight"] = grow(t["lm_head.weight"]);
+  auto grow = [](const at::Tensor& w, const at::Tensor& row) {
+    return at::cat({w, row.defined() ? row.to(w.scalar_type()).view({1, -1}) : w.mean(0, true)}, 0);
+  };
+  t["model.embed_tokens.weight"] = grow(t["model.embed_tokens.weight"], embed_row);
+  if (!c.tie_word_embeddings) t["lm_head.weight"] = grow(t["lm_head.weight"], head_row);
   load_parameters(*m, t, dir, false, {"mm_projector.", "speaking_decision_head.", "dst_update_head.", "dst_state_head."});
   return m;
 }
+}  // namespace
 
 bool is_dst_model_dir(const std::string& dir) { return fs::exists(fs::path(dir) / kHeadFile); }
 
@@ -151,19 +181,66 @@ void save_dst_model(DSTProActLlama& m, const std::string& dir, at::ScalarType dt
   fs::create_directories(dir);
   NamedTensors lm, extra;
   for (auto& p : m->named_parameters()) {
+    if (p.key().rfind("lora.", 0) == 0) continue;  // the adapter's own files
     at::Tensor t = p.value().detach().to(at::kCPU, is_extra_param(p.key()) ? at::kFloat : dtype);
     (is_extra_param(p.key()) ? extra : lm).emplace_back(p.key(), t);
   }
-  save_safetensors_dir(dir, lm);
-  save_safetensors((fs::path(dir) / kHeadFile).string(), extra,
-                   {{"format", "pt"},
-                    {"feature_dim", std::to_string(m->feature_dim)},
-                    {"image_token_id", std::to_string(m->image_token_id)}});
+  std::map<std::string, std::string> meta = {{"format", "pt"},
+                                             {"feature_dim", std::to_string(m->feature_dim)},
+                                             {"image_token_id", std::to_string(m->image_token_id)}};
+  if (m->has_lora()) {
+    // The base stays the user's folder: the adapter, plus the rows the project added to the base.
+    torch::NoGradGuard ng;
+    extra.emplace_back(kImageRowEmbed, m->model->embed_tokens->weight[m->image_token_id].detach().to(at::kCPU, at::kFloat).view({1, -1}));
+    if (m->lm_head)
+      extra.emplace_back(kImageRowHead, m->lm_head->weight[m->image_token_id].detach().to(at::kCPU, at::kFloat).view({1, -1}));
+    meta["lora_base"] = m->lora_base;
+    meta["lora_base_hash"] = m->lora_base_hash;
+    save_peft_adapter(*m->lora, dir, m->lora_base);
+  } else {
+    save_safetensors_dir(dir, lm);
+  }
+  save_safetensors((fs::path(dir) / kHeadFile).string(), extra, meta);
   LlamaConfig c = m->config;
   c.raw["image_token_id"] = m->image_token_id;
   c.raw["torch_dtype"] = dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
   save_llama_config((fs::path(dir) / "config.json").string(), c);
 }
+
+namespace {
+// A LoRA model's folder (see dst_model.h): its base, checked against the saved hash, grown by the saved
+// rows, the adapter attached, then the projector and heads.
+DSTProActLlama load_lora_dst_model(const std::string& dir, const SafetensorsFile& heads, int64_t feature_dim,
+                                   int64_t state_steps) {
+  const auto& meta = heads.metadata();
+  auto field = [&](const char* key) {
+    auto it = meta.find(key);
+    if (it == meta.end() || it->second.empty())
+      fail("{}: __metadata__ has no {} (a LoRA model names its base)", heads.path(), key);
+    return it->second;
+  };
+  const std::string base = field("lora_base"), hash = field("lora_base_hash");
+  if (!fs::is_directory(base))
+    fail("{}: its base model folder {} does not exist (a LoRA checkpoint needs its base, unchanged)", dir, base);
+  const std::string found = weights_hash(base);
+  if (found != hash)
+    fail("{}: the base model {} has weights hash {}, the adapter was trained on {} (another or a changed base)", dir,
+         base, found, hash);
+  if (!heads.contains(kImageRowEmbed)) fail("{}: tensor '{}' is missing", heads.path(), kImageRowEmbed);
+  at::Tensor head_row = heads.contains(kImageRowHead) ? heads.tensor(kImageRowHead) : at::Tensor();
+  DSTProActLlama m = grow_hf_model(base, feature_dim, 0, state_steps, heads.tensor(kImageRowEmbed), head_row);
+  if (!m->config.tie_word_embeddings && !head_row.defined())
+    fail("{}: tensor '{}' is missing (the base's lm_head is untied)", heads.path(), kImageRowHead);
+  m->add_lora(read_peft_adapter_config(dir), base, hash);
+  TensorMap adapter = load_safetensors((fs::path(dir) / "adapter_model.safetensors").string());
+  m->lora->load_peft_tensors(adapter, (fs::path(dir) / "adapter_model.safetensors").string());
+  TensorMap rest;
+  for (auto& [name, e] : heads.entries())
+    if (is_extra_param(name)) rest[name] = heads.tensor(name);
+  load_parameters(*m, rest, heads.path(), false, {"model.", "lm_head.", "lora."});
+  return m;
+}
+}  // namespace
 
 DSTProActLlama load_dst_model(const std::string& dir, int64_t feature_dim) {
   if (!fs::is_directory(dir)) fail("model folder {} does not exist", dir);
@@ -192,6 +269,7 @@ DSTProActLlama load_dst_model(const std::string& dir, int64_t feature_dim) {
            c.hidden_size);
     state_steps = ss[0] / 3;
   }
+  if (is_peft_adapter_dir(dir)) return load_lora_dst_model(dir, heads, shape[1], state_steps);
   DSTProActLlama m(c, shape[1], state_steps);
   SafetensorsDir t(dir);
   t.add(head_path);
@@ -210,7 +288,13 @@ DSTProActLlama make_dst_model(const ModelConfig& cfg, int64_t base_vocab, int64_
     check_state_head(cfg, *m, cfg.init);
   } else {
     m = make_dst_model_from_hf(cfg.init, feature_dim, seed, state_steps_of(cfg));
+    // after the projector and heads: their draws are the same with and without LoRA
+    if (cfg.lora_rank > 0) m->add_lora(lora_options(cfg), fs::canonical(cfg.init).string(), weights_hash(cfg.init));
   }
+  if (cfg.lora_rank > 0 && !m->has_lora())
+    usage_fail("model.lora_rank = {} needs model.init = an HF Llama folder (the base the adapter is saved against) "
+               "or a LoRA checkpoint, not {}",
+               cfg.lora_rank, cfg.init);
   m->gradient_checkpointing = cfg.gradient_checkpointing;
   if (!cfg.freeze.empty()) freeze_parameters(*m, cfg.freeze);
   return m;

@@ -121,10 +121,9 @@ at::Tensor checkpoint_block(LlamaDecoderLayer& block, const at::Tensor& x, const
   at::Tensor input = x;
   if (!input.requires_grad()) {
     // Frozen layers below (or frozen inputs): the function's output must still require grad when the
-    // block has trainable parameters, or their gradients would be lost.
-    bool trainable = false;
-    for (auto& p : block->parameters()) trainable = trainable || p.requires_grad();
-    if (!trainable) return block->forward(x, in);
+    // block has trainable weights (its own, or LoRA pairs attached to a frozen block, which are not
+    // its parameters), or their gradients would be lost.
+    if (!block->has_trainable_weights()) return block->forward(x, in);
     input = x.detach().requires_grad_(true);
   }
   auto call = c10::make_intrusive<BlockCall>();

@@ -13,6 +13,7 @@
 #include "prospect/core/error.h"
 #include "prospect/core/file.h"
 #include "prospect/model/kv_cache.h"
+#include "prospect/model/lora.h"
 
 namespace prospect {
 namespace fs = std::filesystem;
@@ -89,6 +90,11 @@ namespace {
 torch::nn::Linear linear(int64_t in, int64_t out) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
 }
+// W x, plus the LoRA pair's (alpha/r) B A dropout(x) where one is attached (PEFT's order: base first).
+at::Tensor project(torch::nn::Linear& proj, LoraPairImpl* lora, const at::Tensor& x) {
+  at::Tensor y = proj(x);
+  return lora ? y + lora->forward(x) : y;
+}
 }  // namespace
 
 #if TORCH_VERSION_MAJOR >= 2
@@ -161,9 +167,9 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const BlockInputs& i
   int64_t B = x.size(0), T = x.size(1), rep = n_heads / n_kv_heads;
   // Rotary embedding on [B, T, heads, hd] as the projections lay it out; the queries also take the
   // 1/sqrt(head_size) of the scores.
-  at::Tensor q = apply_rope(q_proj(x).view({B, T, n_heads, head_size}), in.rope_cos_q, in.rope_sin_q).transpose(1, 2);
-  at::Tensor k = apply_rope(k_proj(x).view({B, T, n_kv_heads, head_size}), in.rope_cos, in.rope_sin).transpose(1, 2);
-  at::Tensor v = v_proj(x).view({B, T, n_kv_heads, head_size}).transpose(1, 2);
+  at::Tensor q = apply_rope(project(q_proj, q_lora, x).view({B, T, n_heads, head_size}), in.rope_cos_q, in.rope_sin_q).transpose(1, 2);
+  at::Tensor k = apply_rope(project(k_proj, k_lora, x).view({B, T, n_kv_heads, head_size}), in.rope_cos, in.rope_sin).transpose(1, 2);
+  at::Tensor v = project(v_proj, v_lora, x).view({B, T, n_kv_heads, head_size}).transpose(1, 2);
   if (in.cache) {
     // Write the new keys/values into their slots, then read every filled slot.
     KVCache& c = *in.cache;
@@ -173,7 +179,7 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const BlockInputs& i
     v = c.v[layer].narrow(2, 0, in.past + T);
   }
 #if TORCH_VERSION_MAJOR >= 2
-  if (in.fused) return o_proj(fused_attention(q, k, v, in));
+  if (in.fused) return project(o_proj, o_lora, fused_attention(q, k, v, in));
 #endif
   int64_t S = k.size(2);
   // Materialised path (the only one on LibTorch 1.13). Grouped-query attention without HF's repeat_kv copies: kv head j serves the `rep` consecutive query
@@ -187,7 +193,7 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const BlockInputs& i
   scores = scores.view({B, n_kv_heads, rep, T, S}) + in.bias.unsqueeze(1);
   at::Tensor p = at::softmax(scores, -1).to(q.scalar_type()).view({B, n_kv_heads, rep * T, S});
   at::Tensor o = at::matmul(p, v).view({B, n_heads, T, head_size}).transpose(1, 2).reshape({B, T, n_heads * head_size});
-  return o_proj(o);
+  return project(o_proj, o_lora, o);
 }
 
 LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
@@ -197,7 +203,7 @@ LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
 }
 
 at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
-  return down_proj(at::silu(gate_proj(x)) * up_proj(x));
+  return project(down_proj, down_lora, at::silu(project(gate_proj, gate_lora, x)) * project(up_proj, up_lora, x));
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c, int64_t index) : index(index) {
@@ -210,6 +216,15 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c, int64_t index
 at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& x, const BlockInputs& in) {
   at::Tensor h = x + self_attn->forward(input_layernorm(x), in, index);
   return h + mlp(post_attention_layernorm(h));
+}
+
+bool LlamaDecoderLayerImpl::has_trainable_weights() {
+  for (auto& p : parameters())
+    if (p.requires_grad()) return true;
+  for (LoraPairImpl* l : {self_attn->q_lora, self_attn->k_lora, self_attn->v_lora, self_attn->o_lora, mlp->gate_lora,
+                          mlp->up_lora, mlp->down_lora})
+    if (l && (l->lora_A.requires_grad() || l->lora_B.requires_grad())) return true;
+  return false;
 }
 
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c) {

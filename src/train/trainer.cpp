@@ -30,6 +30,7 @@
 #include "prospect/core/log.h"
 #include "prospect/core/version.h"
 #include "prospect/data/prefetch.h"
+#include "prospect/data/shard.h"
 #include "prospect/distributed/communicator.h"
 #include "prospect/distributed/data_plane.h"
 #include "prospect/distributed/reducer.h"
@@ -228,6 +229,13 @@ void set_up_model(Training& t, const std::string& ckpt, int64_t feature_dim) {
                  "the model's <image> id {} lies inside the tokenizer's vocabulary ({} ids)", t.model->image_token_id,
                  t.tok->vocab_size());
   t.model->to(t.dev.device);
+  if (t.model->has_lora() && t.dev.bf16) {
+    // LoRA: the frozen base is held in the compute dtype (no fp32 copy); the trained weights stay fp32
+    torch::NoGradGuard ng;
+    for (auto& p : t.model->named_parameters())
+      if (!p.value().requires_grad() && (p.key().rfind("model.", 0) == 0 || p.key().rfind("lm_head.", 0) == 0))
+        p.value().set_data(p.value().to(at::kBFloat16));
+  }
   t.model->train();
   for (auto& p : t.model->named_parameters()) {
     t.all_params.emplace_back(p.key(), p.value());
@@ -245,6 +253,11 @@ void set_up_model(Training& t, const std::string& ckpt, int64_t feature_dim) {
   spdlog::info("model: {} layers, hidden {}, vocab {} + <image> (id {}), {:.2f} M trainable parameters, {}",
                t.model->config.num_hidden_layers, t.model->config.hidden_size, t.model->config.vocab_size - 1,
                t.model->image_token_id, n_params / 1e6, t.dev.bf16 ? "bf16 autocast" : "fp32");
+  if (t.model->has_lora()) {
+    const LoraOptions& o = t.model->lora->options;
+    spdlog::info("LoRA rank {} (alpha {}, dropout {}) on {}; the base {} is frozen{}", o.rank, o.alpha, o.dropout,
+                 fmt::join(o.targets, ","), t.model->lora_base, t.dev.bf16 ? " and held in bf16" : "");
+  }
 }
 
 // Validation batches: the validation clips sharded over the real ranks, every idle frame kept.
@@ -350,8 +363,14 @@ StepResult run_step(Training& t, StepData& d) {
                            int64_t(r.totals.dst_update), int64_t(r.totals.dst_state)};
 
   StepLosses& L = r.losses;
+  // the step's micro-batches: grad_accum of each of this rank's virtual ranks, in order (train_data.h)
+  const std::vector<int> my_virtual_ranks = virtual_ranks_of(t.rank, t.world, t.virtual_ranks);
+  const size_t accum = std::max(1, cfg.train.grad_accum);
   for (size_t k = 0; k < d.batches.size(); ++k) {
     if (t.reducer) t.reducer->set_sync(k + 1 == d.batches.size());
+    if (t.model->has_lora())  // the same masks for this micro-batch whatever process runs it (lora.h)
+      t.model->lora->dropout_key = lora_dropout_key(cfg.train.seed, t.state.step, my_virtual_ranks.at(k / accum),
+                                                    static_cast<int64_t>(k % accum));
     Batch b = to_device(std::move(d.batches[k]), t.dev.device);
     DSTOutput out;
     {

@@ -132,8 +132,10 @@ TEST(Help, ProspectEval) {
 }
 
 TEST(Help, ProspectLm) {
-  expect_commands("prospect_lm", {"logits", "tokenize"});
-  expect_options("prospect_lm logits", {{"model", kRequired}, {"ids", kRequired}, {"out", kEmpty}, {"threads", "0"}},
+  expect_commands("prospect_lm", {"logits", "tokenize", "merge"});
+  expect_options("prospect_lm logits",
+                 {{"model", kRequired}, {"ids", kRequired}, {"adapter", kEmpty}, {"out", kEmpty}, {"threads", "0"}}, false);
+  expect_options("prospect_lm merge", {{"model", kRequired}, {"adapter", kRequired}, {"out", kRequired}, {"dtype", "fp32"}},
                  false);
   expect_options("prospect_lm tokenize", {{"tokenizer", kRequired}, {"offsets", kSwitch}}, false);
 }

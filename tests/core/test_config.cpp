@@ -43,6 +43,10 @@ dtype = bf16
 device = cuda
 dst_state_head = true
 dst_state_steps = 24
+lora_rank = 8
+lora_alpha = 32
+lora_dropout = 0.05
+lora_targets = q,v
 
 [loss]
 decision = focal

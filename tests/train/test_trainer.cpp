@@ -738,3 +738,50 @@ TEST(Trainer, NoDstBaselineTrainsAndEvaluates) {
   auto with_dst = eval_run(control, "eval_dst", "");
   EXPECT_TRUE(with_dst["dst_update_event"]["precision"].is_number()) << with_dst.dump();
 }
+
+// LoRA (model.lora_rank) with gradient checkpointing, accumulation, dropout and 2 virtual ranks:
+// resume is bitwise as without; the checkpoint holds the adapter in PEFT's layout and not the base,
+// the optimizer has state for the trained weights only, and prospect_eval evaluates the checkpoint.
+TEST(Trainer, LoraResumeIsBitwiseAndItsCheckpointEvaluates) {
+  at::set_num_threads(1);
+  Config c = tiny_config();
+  // the base: an HF folder of the tiny model's sizes over the tokenizer's vocabulary
+  const std::string base = fresh_dir("lora_base");
+  {
+    DSTProActLlama scratch = make_dst_model_scratch(c.model, load_tokenizer(c.data.tokenizer)->vocab_size(), 16, 3);
+    LlamaConfig lc = scratch->config;
+    lc.vocab_size -= 1;
+    lc.raw.erase("image_token_id");
+    torch::manual_seed(3);
+    LlamaForCausalLM m(lc);
+    save_llama(m, base);
+  }
+  c.model.init = base;
+  c.model.lora_rank = 4;
+  c.model.lora_dropout = 0.1;
+  c.model.lora_targets = "q,v,o,down";
+  c.model.gradient_checkpointing = true;
+  c.train.max_steps = 6;
+  c.train.save_every = 3;
+  std::string a = fresh_dir("lora_straight"), b = fresh_dir("lora_resumed");
+  EXPECT_EQ(run_training(c, {a, ""}), 0);
+  TrainArgs first{b, ""};
+  first.stop_after_step = 3;
+  EXPECT_THROW(run_training(c, first), StopRequested);
+  clear_stop_request();
+  EXPECT_EQ(run_training(c, {b, "auto"}), 0);
+  const std::string last = "/checkpoints/step-000006/";
+  for (const char* f : {"adapter_model.safetensors", "prospect.safetensors", "optimizer.safetensors"})
+    expect_same_tensors(a + last + f, b + last + f);
+  EXPECT_FALSE(fs::exists(a + last + "model.safetensors"));
+  EXPECT_TRUE(fs::exists(a + last + "adapter_config.json"));
+  TensorMap adapter = load_safetensors(a + last + "adapter_model.safetensors");
+  EXPECT_EQ(adapter.size(), 2u * 4 * 2);  // 2 blocks, 4 targets, A and B
+  for (auto& [k, t] : load_safetensors(a + last + "optimizer.safetensors"))
+    EXPECT_EQ(k.find("model."), std::string::npos) << "optimizer state for the frozen base: " << k;
+
+  auto r = test::run_program(test::binary_path("prospect_eval") + " --config " + a + "/config.ini --checkpoint " + a +
+                             "/checkpoints/latest --split val --out " + a + "/eval --eval.max_new_tokens=4");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(a + "/eval/eval.json")) << r.output;
+}

@@ -12,7 +12,9 @@
 #include <regex>
 #include <set>
 
+#include "prospect/model/dst_model.h"
 #include "prospect/model/safetensors.h"
+#include "prospect/text/tokenizer.h"
 #include "test_util.h"
 #include "tiny_store.h"
 
@@ -52,6 +54,47 @@ TEST(TrainerMpi, TwoRanksEqualOneRankWithTwoVirtualRanks) {
 // The same with train.pack: each virtual rank packs its own micro-batches, whichever process runs it.
 TEST(TrainerMpi, PackedTwoRanksEqualOneRankWithTwoVirtualRanks) {
   expect_two_ranks_equal_one("_packed", " --data.max_seq_len=1024 --train.pack=true");  // two clips to a row
+}
+
+// The same with LoRA, its dropout on (masks keyed by step, virtual rank and micro-batch, not by the
+// process) and gradient checkpointing: the adapters and heads end equal.
+TEST(TrainerMpi, LoraTwoRanksEqualOneRankWithTwoVirtualRanks) {
+  std::string d = test::synth_data("test_train_data", 16, 16);
+  std::string base = test::fresh_dir("train_mpi_lora_base");
+  {
+    torch::manual_seed(5);
+    LlamaConfig c;
+    c.vocab_size = load_tokenizer(d + "/tokenizer.model")->vocab_size();
+    c.hidden_size = 32;
+    c.intermediate_size = 64;
+    c.num_hidden_layers = 2;
+    c.num_attention_heads = 2;
+    c.num_key_value_heads = 1;
+    LlamaForCausalLM m(c);
+    save_llama(m, base);
+  }
+  std::string args = " --data.train=" + d + "/train.h5 --data.val=" + d + "/val.h5 --data.tokenizer=" + d +
+                     "/tokenizer.model --data.max_seq_len=256 --model.init=" + base +
+                     " --model.lora_rank=4 --model.lora_dropout=0.2 --model.gradient_checkpointing=true"
+                     " --train.micro_batch_size=2 --train.grad_accum=2 --train.threads=1 --train.max_steps=4"
+                     " --train.val_every=0 --data.virtual_ranks=2"
+                     // B moves well away from 0 (the relative tolerance is against each tensor's largest value)
+                     " --optim.lr=0.01 --optim.warmup_steps=0";
+  std::string two = test::fresh_dir("train_mpi_lora_two"), one = test::fresh_dir("train_mpi_lora_one");
+  ASSERT_EQ(sh(std::string(PROSPECT_MPIRUN) + " -n 2 " + test::binary_path("prospect_train") + " --run-dir " + two + args), 0);
+  ASSERT_EQ(sh(test::binary_path("prospect_train") + " --run-dir " + one + args), 0);
+  for (const char* f : {"adapter_model.safetensors", "prospect.safetensors"}) {
+    TensorMap a = load_safetensors(two + "/checkpoints/step-000004/" + f);
+    TensorMap b = load_safetensors(one + "/checkpoints/step-000004/" + f);
+    ASSERT_EQ(a.size(), b.size());
+    double worst = 0, moved = 0;
+    for (auto& [k, t] : b) {
+      worst = std::max(worst, (a[k] - t).abs().max().item<double>() / std::max(t.abs().max().item<double>(), 1e-8));
+      if (k.find("lora_B") != std::string::npos) moved = std::max(moved, t.abs().max().item<double>());
+    }
+    EXPECT_LE(worst, 1e-6) << f;
+    if (std::string(f) == "adapter_model.safetensors") EXPECT_GT(moved, 0) << "the adapter did not train";
+  }
 }
 
 // One training clip has finite frame rows far too large for the model (+-3e38: the projection

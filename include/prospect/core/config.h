@@ -44,6 +44,10 @@ struct ModelConfig {
   std::string device = "auto";   // auto | cpu | cuda
   bool dst_state_head = false;   // the 3-class state head per step at decision points (SPEC §4)
   int dst_state_steps = 16;  // steps the state head has outputs for (with the head)
+  int lora_rank = 0;             // LoRA rank r on the decoder's projections (0: full fine-tuning; model/lora.h)
+  double lora_alpha = 16.0;      // LoRA scaling alpha / r
+  double lora_dropout = 0.0;     // dropout on the LoRA branch's input
+  std::string lora_targets = "q,k,v,o,gate,up,down";  // adapted projections
 };
 
 struct LossConfig {

@@ -14,6 +14,15 @@
 //   model.safetensors    the LM part with HF names: transformers loads it as LlamaForCausalLM
 //   prospect.safetensors mm_projector.* and the heads; __metadata__ feature_dim, image_token_id
 //                        (dst_state_head.* only in a model with the state head)
+// A model with a LoRA adapter (model.lora_rank > 0, lora.h) is saved against its base instead: the base
+// stays the user's unchanged HF folder, and the folder holds
+//   config.json               as above (vocab_size = base + 1)
+//   adapter_config.json       PEFT's (base_model_name_or_path = the base folder)
+//   adapter_model.safetensors PEFT's names: PeftModel.from_pretrained loads it onto the base
+//   prospect.safetensors      the projector and heads, and the rows the project adds to the base:
+//                             image_row.embed_tokens [1, H] (and image_row.lm_head [1, H] when untied);
+//                             __metadata__ also lora_base (the folder) and lora_base_hash (weights_hash)
+// Loading it needs the base: a base folder that is missing, or whose weights hash differs, is an Error.
 #pragma once
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/container/sequential.h>
@@ -22,6 +31,7 @@
 
 #include "prospect/core/config.h"
 #include "prospect/model/llama.h"
+#include "prospect/model/lora.h"
 
 namespace prospect {
 
@@ -62,6 +72,14 @@ struct DSTProActLlamaImpl : LlamaForCausalLMImpl {
   torch::nn::Sequential mm_projector{nullptr};
   torch::nn::Linear speaking_decision_head{nullptr}, dst_update_head{nullptr};
   torch::nn::Linear dst_state_head{nullptr};  // only with state_steps > 0
+
+  // LoRA: an adapter on the frozen base (registered as "lora" after the heads), the base's folder and
+  // its weights' hash. add_lora makes the adapter (A drawn from the global generator), attaches it and
+  // freezes every model.* and lm_head.* parameter.
+  void add_lora(const LoraOptions& options, const std::string& base_dir, const std::string& base_hash);
+  bool has_lora() const { return !lora.is_empty(); }
+  LoraAdapter lora{nullptr};
+  std::string lora_base, lora_base_hash;
 };
 TORCH_MODULE(DSTProActLlama);
 

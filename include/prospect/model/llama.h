@@ -25,7 +25,8 @@
 
 namespace prospect {
 
-struct KVCache;  // kv_cache.h
+struct KVCache;       // kv_cache.h
+struct LoraPairImpl;  // lora.h
 
 // Whether attention can go through at::scaled_dot_product_attention (LibTorch 2.x); LibTorch 1.13 has
 // only the materialised path. See LlamaAttentionImpl::forward.
@@ -71,6 +72,8 @@ struct LlamaAttentionImpl : torch::nn::Module {
   at::Tensor fused_attention(const at::Tensor& q, at::Tensor k, at::Tensor v, const BlockInputs& in) const;
 #endif
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  // LoRA pairs on the projections (lora.h; owned by the adapter, null = the plain projection).
+  LoraPairImpl *q_lora = nullptr, *k_lora = nullptr, *v_lora = nullptr, *o_lora = nullptr;
   int64_t n_heads, n_kv_heads, head_size;
 };
 TORCH_MODULE(LlamaAttention);
@@ -79,6 +82,7 @@ struct LlamaMLPImpl : torch::nn::Module {
   explicit LlamaMLPImpl(const LlamaConfig& c);
   at::Tensor forward(const at::Tensor& x);  // down(silu(gate(x)) * up(x))
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  LoraPairImpl *gate_lora = nullptr, *up_lora = nullptr, *down_lora = nullptr;  // as in the attention
 };
 TORCH_MODULE(LlamaMLP);
 
@@ -89,6 +93,8 @@ struct LlamaDecoderLayerImpl : torch::nn::Module {
   LlamaMLP mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   int64_t index;
+  // Whether any weight the block computes with (its own or an attached LoRA pair's) requires grad.
+  bool has_trainable_weights();
 };
 TORCH_MODULE(LlamaDecoderLayer);
 
