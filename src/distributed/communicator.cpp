@@ -21,6 +21,16 @@ size_t dtype_size(DType t) {
   return 0;
 }
 
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "f32";
+    case DType::F64: return "f64";
+    case DType::I64: return "i64";
+    case DType::U8: return "u8";
+  }
+  return "?";
+}
+
 namespace {
 
 struct DoneWork : Work {

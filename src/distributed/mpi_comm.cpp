@@ -311,16 +311,6 @@ class MpiCommunicator : public Communicator {
   }
 
  private:
-  static const char* dtype_name(DType t) {
-    switch (t) {
-      case DType::F32: return "f32";
-      case DType::F64: return "f64";
-      case DType::I64: return "i64";
-      case DType::U8: return "u8";
-    }
-    return "?";
-  }
-
   void check_root(int root, const char* what) {
     if (root < 0 || root >= size_) throw UsageError(fmt::format("{}: root {} out of range for world size {}", what, root, size_));
   }

@@ -42,16 +42,6 @@ ncclDataType_t nccl_type(DType t) {
   return ncclFloat32;
 }
 
-const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::F32: return "f32";
-    case DType::F64: return "f64";
-    case DType::I64: return "i64";
-    case DType::U8: return "u8";
-  }
-  return "?";
-}
-
 class NcclCommunicator;
 
 struct NcclWork : Work {

@@ -17,6 +17,7 @@ namespace prospect {
 enum class DType { F32, F64, I64, U8 };
 enum class ReduceOp { Sum, Max };
 size_t dtype_size(DType t);
+const char* dtype_name(DType t);  // "f32", "f64", "i64", "u8": for messages
 
 // A collective in flight. wait() returns when done, throws PeerError past the deadline.
 struct Work {
