@@ -16,7 +16,6 @@
 //                  [--write-batches FILE] [--profile] [--out bench/results/dst_step_cpp.json]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <sys/resource.h>
 #include <torch/version.h>
 
 #include <chrono>
@@ -44,14 +43,8 @@ using nlohmann::json;
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-double cpu_now() {
-  rusage r{};
-  getrusage(RUSAGE_SELF, &r);
-  return r.ru_utime.tv_sec + r.ru_stime.tv_sec + 1e-6 * (r.ru_utime.tv_usec + r.ru_stime.tv_usec);
-}
+using bench_profile::cpu_now;
+using bench_profile::now;
 
 // Real and padded tokens of a step's micro-batches: the padding share the trainer pays. (One small
 // function, so that the trainer's own counting can replace it.)

@@ -1,4 +1,4 @@
-// What the step benches share: the process's resident memory, and one step under LibTorch's profiler
+// What the step benches share: the wall and CPU clocks, the process's resident memory, and one step under LibTorch's profiler
 // summarised by kind of work. The kinds are the same as tools/reference/hf_step.py's (by op name, on the
 // outermost events of each thread, so that nested calls are not counted twice): attention, matmul,
 // loss, optimizer (everything inside the "optimizer.step" scope), norm (RMSNorm's pow/mean/rsqrt),
@@ -7,7 +7,10 @@
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <fstream>
 #include <map>
@@ -18,6 +21,16 @@
 #include <vector>
 
 namespace bench_profile {
+
+// Seconds: the steady wall clock, and this process's CPU time (user + system, every thread).
+inline double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+inline double cpu_now() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return r.ru_utime.tv_sec + r.ru_stime.tv_sec + 1e-6 * (r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+}
 
 // A field of /proc/self/status in MiB (VmRSS, VmHWM); -1 where unreadable.
 inline double rss_mib(const std::string& field) {

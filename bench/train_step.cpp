@@ -20,7 +20,6 @@
 // cannot be met (no GPU, CPU bf16 on 1.13) exits 2.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <sys/resource.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/cuda.h>
 #include <torch/nn/functional/loss.h>
@@ -50,14 +49,8 @@ using prospect::AutocastStateGuard;
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-double cpu_now() {
-  rusage r{};
-  getrusage(RUSAGE_SELF, &r);
-  return r.ru_utime.tv_sec + r.ru_stime.tv_sec + 1e-6 * (r.ru_utime.tv_usec + r.ru_stime.tv_usec);
-}
+using bench_profile::cpu_now;
+using bench_profile::now;
 double min_of(std::vector<double> v) { return *std::min_element(v.begin(), v.end()); }
 double median_of(std::vector<double> v) {
   std::sort(v.begin(), v.end());
