@@ -158,6 +158,13 @@ std::vector<std::pair<std::string, torch::Tensor>> named(torch::nn::Module& m) {
 
 bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
+// The MPI data plane on the CPU over host, its compute and comm streams recording into trace.
+std::unique_ptr<DataPlane> recording_plane(Communicator& host, Trace& trace) {
+  return make_mpi_data_plane(host, c10::Device(c10::kCPU),
+                             DeviceStreams{std::make_unique<RecordingStream>("compute", trace),
+                                           std::make_unique<RecordingStream>("comm", trace)});
+}
+
 }  // namespace
 
 // ---- the bucket sequencing (acceptance 2)
@@ -167,9 +174,7 @@ TEST(ReducerStreams, EventAfterEachBucketsLastGradientAndWaitsBeforeTheOptimizer
   Net net;
   Trace trace;
   LoopbackHost host(trace);
-  auto plane = make_mpi_data_plane(host, c10::Device(c10::kCPU),
-                                   DeviceStreams{std::make_unique<RecordingStream>("compute", trace),
-                                                 std::make_unique<RecordingStream>("comm", trace)});
+  auto plane = recording_plane(host, trace);
   // Tiny buckets: several per backward, so the order between them shows.
   Reducer reducer(named(*net), *plane, ReducerOptions{/*bucket_mb=*/0.004, /*first_bucket_mb=*/0.001, true});
   ASSERT_GE(reducer.num_buckets(), 3);
@@ -259,9 +264,7 @@ TEST(Planes, ParametersAndGradientsTakeTheDataPlaneOnlyWithTheirTensors) {
   Net net;
   Trace trace;
   LoopbackHost host(trace);
-  auto plane = make_mpi_data_plane(host, c10::Device(c10::kCPU),
-                                   DeviceStreams{std::make_unique<RecordingStream>("compute", trace),
-                                                 std::make_unique<RecordingStream>("comm", trace)});
+  auto plane = recording_plane(host, trace);
   broadcast_parameters(*net, host, *plane);
   Reducer reducer(named(*net), *plane);
   reducer.set_sync(true);
