@@ -263,6 +263,30 @@ TEST(Optim, StateRoundTripIsBitwise) {
   EXPECT_THROW(o2.load_state(st, "opt.safetensors"), Error);
 }
 
+// The norm over a few million elements: within 1e-13 of the exact sum of squares (long double here,
+// every square exact), and the same bits whatever the thread count (fixed summation order).
+TEST(Optim, ClipNormIsExactAndIndependentOfThreads) {
+  at::manual_seed(11);
+  std::vector<at::Tensor> ts = {at::randn({1000, 3001}) * 1e-3, at::randn({77}), at::randn({5, 7}).t()};
+  NamedParams ps;
+  long double exact = 0;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    at::Tensor p = at::zeros_like(ts[i]).requires_grad_();
+    p.mutable_grad() = ts[i];
+    at::Tensor c = ts[i].contiguous();
+    for (int64_t k = 0; k < c.numel(); ++k) exact += (long double)c.data_ptr<float>()[k] * c.data_ptr<float>()[k];
+    ps.emplace_back("p" + std::to_string(i), p);
+  }
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  double one = clip_grad_norm(ps, 0.0);  // clip 0: measure only
+  at::set_num_threads(2);
+  double two = clip_grad_norm(ps, 0.0);
+  at::set_num_threads(threads);
+  EXPECT_EQ(one, two);
+  EXPECT_NEAR(one, std::sqrt(static_cast<double>(exact)), 1e-13 * one);
+}
+
 TEST(Optim, ClipAndFreeze) {
   at::Tensor a = at::zeros({2}).requires_grad_(), b = at::zeros({2, 2}).requires_grad_();
   a.mutable_grad() = at::tensor({3.0f, 0.0f});

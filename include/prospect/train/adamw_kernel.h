@@ -1,11 +1,11 @@
-// One AdamW update of one parameter in a single pass over memory. PyTorch's AdamW is ten tensor ops
+// One AdamW update of one parameter in about one pass over memory. PyTorch's AdamW is ten tensor ops
 // per parameter (ten passes over p, g, m, v, each a parallel region of its own); this kernel does the
-// same arithmetic element by element, in the same float operations and order, so its result is
-// bitwise equal to that op sequence:
+// same arithmetic block by cache-sized block, in the same float operations and order (the square root
+// is ATen's own, on the block), so its result is bitwise equal to that op sequence:
 //   p *= 1 - lr * wd;  m = fma(g, 1 - b1, m * b1);  v = fma((1 - b2) * g, g, v * b2);
 //   p = p + (-lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
-// fp32 contiguous CPU tensors take the fused loop; anything else (GPU, other dtypes) runs the op sequence,
-// and so does everything with LibTorch 2.x (its float sqrt rounds differently: adamw_kernel.cpp).
+// fp32 contiguous CPU tensors on a CPU with AVX2 and FMA take the blocked loops; anything else (GPU, other
+// dtypes) runs the op sequence.
 #pragma once
 #include <ATen/core/Tensor.h>
 
