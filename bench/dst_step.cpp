@@ -13,7 +13,9 @@
 //
 //   bench_dst_step [--config configs/demo.ini] [--shape demo|llama1b_layers] [--layers1b 2] [--steps 2]
 //                  [--warmup 1] [--threads 2] [--virtual-ranks 2] [--max-micro-batches N]
-//                  [--write-batches FILE] [--profile] [--out bench/results/dst_step_cpp.json]
+//                  [--write-batches FILE] [--pack] [--profile] [--out bench/results/dst_step_cpp.json]
+// --pack: time the step as train.pack = true plans it (several windows per row); the JSON gives the
+// padding share of the step both ways.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/version.h>
@@ -46,18 +48,10 @@ namespace {
 using bench_profile::cpu_now;
 using bench_profile::now;
 
-// Real and padded tokens of a step's micro-batches: the padding share the trainer pays. (One small
-// function, so that the trainer's own counting can replace it.)
-struct TokenCounts {
-  int64_t real = 0, padded = 0;  // padded = every position of the collated rows
-  double padding_share() const { return padded > 0 ? 1.0 - double(real) / double(padded) : 0.0; }
-};
-TokenCounts count_tokens(const std::vector<prospect::Batch>& batches) {
-  TokenCounts c;
-  for (const auto& b : batches) {
-    c.real += b.attention_mask.sum().item<int64_t>();
-    c.padded += b.input_ids.numel();
-  }
+// Real and padded tokens of a step's micro-batches, counted as the trainer counts them.
+prospect::PaddingCount count_tokens(const std::vector<prospect::Batch>& batches) {
+  prospect::PaddingCount c;
+  for (const auto& b : batches) c += prospect::padding_count(b);
   return c;
 }
 
@@ -83,7 +77,7 @@ double dst_step(prospect::DSTProActLlama& m, prospect::AdamW& opt, const prospec
 }
 
 void write_batches(const std::string& path, const std::vector<prospect::Batch>& batches,
-                   const prospect::LabelCounts& global, const TokenCounts& tc, int64_t vocab, int64_t feature_dim) {
+                   const prospect::LabelCounts& global, const prospect::PaddingCount& tc, int64_t vocab, int64_t feature_dim) {
   prospect::NamedTensors t;
   for (size_t i = 0; i < batches.size(); ++i) {
     const auto& b = batches[i];
@@ -100,7 +94,7 @@ void write_batches(const std::string& path, const std::vector<prospect::Batch>& 
   }
   json meta = {{"batches", batches.size()}, {"vocab_size", vocab},     {"feature_dim", feature_dim},
                {"speaking", global.speaking}, {"dst_update", global.dst_update}, {"speaking_gen", global.speaking_gen},
-               {"dst_gen", global.dst_gen},   {"tokens_real", tc.real},  {"tokens_padded", tc.padded}};
+               {"dst_gen", global.dst_gen},   {"tokens_real", tc.tokens},  {"tokens_padded", tc.tokens_padded}};
   std::string s = meta.dump();
   at::Tensor bytes = at::empty({static_cast<int64_t>(s.size())}, at::kByte);
   std::memcpy(bytes.data_ptr(), s.data(), s.size());
@@ -113,7 +107,7 @@ void write_batches(const std::string& path, const std::vector<prospect::Batch>& 
 int main(int argc, char** argv) {
   std::string config = "configs/demo.ini", shape = "demo", write = "", out = "bench/results/dst_step_cpp.json";
   int steps = 2, warmup = 1, threads = 2, virtual_ranks = 2, layers1b = 2, max_mb = 0;
-  bool profile = false;
+  bool profile = false, pack = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -130,13 +124,18 @@ int main(int argc, char** argv) {
     else if (a == "--max-micro-batches") max_mb = std::stoi(next());
     else if (a == "--write-batches") write = next();
     else if (a == "--profile") profile = true;
+    else if (a == "--pack") pack = true;
     else if (a == "--out") out = next();
     else {
       std::cerr << "usage: bench_dst_step [--config INI] [--shape demo|llama1b_layers] [--layers1b N] [--steps N] "
                    "[--warmup N] [--threads N] [--virtual-ranks N] [--max-micro-batches N] [--write-batches FILE] "
-                   "[--profile] [--out FILE]\n";
+                   "[--pack] [--profile] [--out FILE]\n";
       return 2;
     }
+  }
+  if (pack && !write.empty()) {
+    std::cerr << "bench_dst_step: --pack and --write-batches: the reference reads unpacked batches only\n";
+    return 2;
   }
   if (shape != "demo" && shape != "llama1b_layers") {
     std::cerr << "bench_dst_step: --shape is demo or llama1b_layers, not '" << shape << "'\n";
@@ -164,14 +163,22 @@ int main(int argc, char** argv) {
   prospect::DSTProActLlama m = prospect::make_dst_model(cfg.model, base_vocab, feature_dim, cfg.train.seed);
   m->train();
   prospect::SeqOptions opt = prospect::seq_options(cfg.data, static_cast<int32_t>(m->image_token_id), split.store->fps());
-  prospect::train::StepPlanner planner(cfg, split, tmpl, opt, 0, 1, virtual_ranks);
-  prospect::train::StepData d = planner.step({});
-  if (max_mb > 0 && static_cast<int>(d.batches.size()) > max_mb) {
-    d.batches.resize(max_mb);
-    d.counts = {};
-    for (const auto& b : d.batches) d.counts += b.counts;
-  }
-  TokenCounts tc = count_tokens(d.batches);
+  // The first optimizer step, packed (train.pack) or not, and the same step the other way, for the
+  // padding share before and after packing.
+  auto plan = [&](bool packed) {
+    prospect::Config c = cfg;
+    c.train.pack = packed;
+    prospect::train::StepPlanner planner(c, split, tmpl, opt, 0, 1, virtual_ranks);
+    prospect::train::StepData d = planner.step({});
+    if (max_mb > 0 && static_cast<int>(d.batches.size()) > max_mb) {
+      d.batches.resize(max_mb);
+      d.counts = {};
+      for (const auto& b : d.batches) d.counts += b.counts;
+    }
+    return d;
+  };
+  prospect::train::StepData d = plan(pack);
+  prospect::PaddingCount tc = count_tokens(d.batches), other = count_tokens(plan(!pack).batches);
   if (!write.empty()) write_batches(write, d.batches, d.counts, tc, m->config.vocab_size, feature_dim);
 
   prospect::NamedParams params;
@@ -194,7 +201,9 @@ int main(int argc, char** argv) {
   int64_t n_layer = H * c.num_attention_heads * hd * 2 + H * c.num_key_value_heads * hd * 2 + 3 * H * c.intermediate_size;
   json r = {{"benchmark", "dst_step"}, {"shape", shape}, {"torch", TORCH_VERSION}, {"threads", threads},
             {"step_s", wall}, {"cpu_s", cpu}, {"loss", first}, {"micro_batches", d.batches.size()},
-            {"tokens_real", tc.real}, {"tokens_padded", tc.padded}, {"padding_share", tc.padding_share()},
+            {"tokens_real", tc.tokens}, {"tokens_padded", tc.tokens_padded}, {"padding_share", tc.padding_share()},
+            {"packed", pack}, {"padding_share_unpacked", (pack ? other : tc).padding_share()},
+            {"padding_share_packed", (pack ? tc : other).padding_share()},
             {"rows", [&] { int64_t n = 0; for (auto& b : d.batches) n += b.input_ids.size(0); return n; }()},
             {"hidden_size", H}, {"intermediate_size", c.intermediate_size}, {"num_hidden_layers", c.num_hidden_layers},
             {"vocab_size", c.vocab_size}, {"decoder_params_per_layer", n_layer},

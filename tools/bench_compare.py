@@ -8,6 +8,8 @@ Questions (each a row of the ratio tables):
                             at the demo shape and the Llama-3.2-1B-shaped layers
   dst_demo, dst_1b          the whole DST step of bench_dst_step on the trainer's collated demo batches
                             (written once by the first C++ run, read by the reference)
+  dst_demo_packed           the same step as train.pack = true plans it (C++ only: the reference reads
+                            unpacked batches), for the padding share and tokens/s after packing
 Each round runs every side once, in an order rotated from round to round, so that every side meets the
 machine's other load alike; a side's figure in a round is its best timed step, and the ratios are taken
 within a round. The load average is recorded before every run.
@@ -31,7 +33,9 @@ SHAPES = {
                            rope_theta=500000.0),
 }
 QUESTIONS = {"decoder_demo": ("decoder", "demo"), "decoder_1b": ("decoder", "llama1b_layers"),
-             "dst_demo": ("dst", "demo"), "dst_1b": ("dst", "llama1b_layers")}
+             "dst_demo": ("dst", "demo"), "dst_1b": ("dst", "llama1b_layers"),
+             "dst_demo_packed": ("dst", "demo")}
+PACKED = {"dst_demo_packed"}  # questions timed with train.pack = true, on the C++ sides only
 
 
 def loadavg():
@@ -65,7 +69,7 @@ def hf_args(shape, steps, threads):
                    "--threads", str(threads)]
 
 
-def side_cmd(side, kind, shape, a, batches, tmp):
+def side_cmd(side, kind, shape, a, batches, tmp, packed=False):
     build = {"cpp_1.13": "build", "cpp_2.x": "build-torch2"}.get(side)
     if build:
         if kind == "decoder":
@@ -75,6 +79,8 @@ def side_cmd(side, kind, shape, a, batches, tmp):
                str(a.threads), "--out", tmp] + (["--profile"] if a.profile else [])
         if shape == "llama1b_layers":
             cmd += ["--max-micro-batches", "1"]
+        if packed:
+            return cmd + ["--pack"], tmp
         if not os.path.exists(batches):
             cmd += ["--write-batches", batches]
         return cmd, tmp
@@ -105,7 +111,8 @@ def summary(kind, r):
     else:
         tokens = r.get("tokens_real", r.get("tokens_per_step"))
         out = {k: r.get(k) for k in ("step_s", "cpu_s", "rss_peak_mib", "torch", "profile", "compile_s",
-                                     "tokens_real", "tokens_padded", "padding_share", "transformers")}
+                                     "tokens_real", "tokens_padded", "padding_share", "padding_share_unpacked",
+                                     "padding_share_packed", "packed", "transformers")}
         out["tokens"] = tokens
         if r.get("tokens_padded") and out.get("padding_share") is None:
             out["padding_share"] = 1.0 - r["tokens_real"] / r["tokens_padded"]
@@ -145,18 +152,20 @@ def main():
     a.profile = False
     for q in a.only.split(","):
         kind, shape = QUESTIONS[q]
+        packed = q in PACKED
+        q_sides = [s for s in sides if not (packed and s.startswith("hf"))]
         batches = os.path.join(ROOT, f"bench/results/dst_batches_{shape}.tmp")
         if kind == "dst" and os.path.exists(batches):
             os.remove(batches)
         rounds = []
         for r in range(a.rounds_1b if shape == "llama1b_layers" else a.rounds):
-            order = sides[r % len(sides):] + sides[:r % len(sides)]
+            order = q_sides[r % len(q_sides):] + q_sides[:r % len(q_sides)]
             rnd = {}
             for side in order:
                 # the C++ run that writes the batches goes first in the first round
                 if kind == "dst" and not os.path.exists(batches) and side.startswith("hf"):
                     continue
-                cmd, tmp = side_cmd(side, kind, shape, a, batches, os.path.join(ROOT, "bench/results/side.tmp"))
+                cmd, tmp = side_cmd(side, kind, shape, a, batches, os.path.join(ROOT, "bench/results/side.tmp"), packed)
                 la = loadavg()
                 print(f"== {q} round {r}: {side} (load {la})", file=sys.stderr, flush=True)
                 rnd[side] = summary(kind, run(cmd, tmp))
@@ -174,8 +183,8 @@ def main():
         if q in profile.split(","):
             a.profile = True
             entry["profiles"] = {}
-            for side in (s for s in sides if s != "hf_compiled"):
-                cmd, tmp = side_cmd(side, kind, shape, a, batches, os.path.join(ROOT, "bench/results/side.tmp"))
+            for side in (s for s in q_sides if s != "hf_compiled"):
+                cmd, tmp = side_cmd(side, kind, shape, a, batches, os.path.join(ROOT, "bench/results/side.tmp"), packed)
                 s = summary(kind, run(cmd, tmp))
                 entry["profiles"][side] = s.get("profile", {"error": s.get("error", "no profile")})
             a.profile = False
