@@ -199,6 +199,17 @@ int main(int argc, char** argv) {
   const auto& c = m->config;
   int64_t H = c.hidden_size, hd = c.head_size();
   int64_t n_layer = H * c.num_attention_heads * hd * 2 + H * c.num_key_value_heads * hd * 2 + 3 * H * c.intermediate_size;
+  // The step's FLOPs (forward + backward = 3x the forward's 2 per multiply-add), over the positions
+  // the model computes (padding included, as the kernels run): decoder layers 6*n_layer per position,
+  // attention 12*L*H*T per position of a row of length T, the projector per frame, the LM head per LM
+  // position, the two heads per decision position. Divided by the best step: % of the matmul peak.
+  double flop = 0;
+  for (const auto& b : d.batches) {
+    double positions = double(b.input_ids.numel()), T = double(b.input_ids.size(1));
+    flop += 6.0 * double(n_layer) * c.num_hidden_layers * positions + 12.0 * c.num_hidden_layers * H * T * positions;
+    flop += 6.0 * double(feature_dim * H + H * H) * double(b.frames.size(0));
+    flop += 6.0 * double(H) * c.vocab_size * double(b.lm_index.numel()) + 6.0 * 2 * H * double(b.decision_index.numel());
+  }
   json r = {{"benchmark", "dst_step"}, {"shape", shape}, {"torch", TORCH_VERSION}, {"threads", threads},
             {"step_s", wall}, {"cpu_s", cpu}, {"loss", first}, {"micro_batches", d.batches.size()},
             {"tokens_real", tc.tokens}, {"tokens_padded", tc.tokens_padded}, {"padding_share", tc.padding_share()},
@@ -207,6 +218,7 @@ int main(int argc, char** argv) {
             {"rows", [&] { int64_t n = 0; for (auto& b : d.batches) n += b.input_ids.size(0); return n; }()},
             {"hidden_size", H}, {"intermediate_size", c.intermediate_size}, {"num_hidden_layers", c.num_hidden_layers},
             {"vocab_size", c.vocab_size}, {"decoder_params_per_layer", n_layer},
+            {"gflop_per_step", flop / 1e9},
             {"rss_peak_mib", peak_ok ? json(hwm - rss0) : json(nullptr)}};
   if (profile) {
     r["profile"] = bench_profile::profile_kinds([&] { dst_step(m, adamw, params, d.batches, d.counts, cfg); });

@@ -112,7 +112,8 @@ def summary(kind, r):
         tokens = r.get("tokens_real", r.get("tokens_per_step"))
         out = {k: r.get(k) for k in ("step_s", "cpu_s", "rss_peak_mib", "torch", "profile", "compile_s",
                                      "tokens_real", "tokens_padded", "padding_share", "padding_share_unpacked",
-                                     "padding_share_packed", "packed", "transformers")}
+                                     "padding_share_packed", "packed", "gflop_per_step", "micro_batches", "rows",
+                                     "vocab_size", "transformers")}
         out["tokens"] = tokens
         if r.get("tokens_padded") and out.get("padding_share") is None:
             out["padding_share"] = 1.0 - r["tokens_real"] / r["tokens_padded"]

@@ -22,8 +22,9 @@ SIDE_NAMES = {"cpp_1.13": "C++ (LibTorch 1.13)", "cpp_2.x": "C++ (LibTorch 2.x)"
 SIDE_ORDER = ["cpp_1.13", "cpp_2.x", "hf_eager", "hf_compiled"]
 SIDE_COLORS = {"cpp_1.13": "#1f77b4", "cpp_2.x": "#2ca02c", "hf_eager": "#ff7f0e", "hf_compiled": "#d62728"}
 QUESTION_NAMES = {"decoder_demo": "decoder step, demo shape", "dst_demo": "whole DST step, demo model",
-                  "decoder_1b": "decoder step, 1B-shaped layers", "dst_1b": "whole DST step, 1B-shaped layers"}
-QUESTION_ORDER = ["decoder_demo", "dst_demo", "decoder_1b", "dst_1b"]
+                  "decoder_1b": "decoder step, 1B-shaped layers", "dst_1b": "whole DST step, 1B-shaped layers",
+                  "dst_demo_packed": "whole DST step, demo model, packed (train.pack)"}
+QUESTION_ORDER = ["decoder_demo", "dst_demo", "dst_demo_packed", "decoder_1b", "dst_1b"]
 PROFILE_KINDS = ["matmul", "attention", "elementwise", "norm", "optimizer", "loss", "other"]
 PLOT = "img/performance_tokens.svg"  # relative to the page, so the link works on GitHub and locally
 
@@ -208,15 +209,27 @@ def model_line(q):
     m = q.get("model", {})
     if not m:
         return q.get("shape", "")
-    return (f"H {m.get('hidden')}, I {m.get('inter')}, {m.get('layers')} layers, {m.get('heads')}/{m.get('kv')} heads, "
-            f"vocab {m.get('vocab'):,}, batch {m.get('batch')} × T {m.get('seq')}"
-            if isinstance(m.get("vocab"), int) else json.dumps(m))
+    if not isinstance(m.get("vocab"), int):
+        return json.dumps(m)
+    layers = f"H {m.get('hidden')}, I {m.get('inter')}, {m.get('layers')} layers, {m.get('heads')}/{m.get('kv')} heads"
+    if q.get("kind") != "dst":
+        return f"{layers}, vocab {m.get('vocab'):,}, batch {m.get('batch')} × T {m.get('seq')}"
+    # the DST step's batches are the trainer's: what the C++ side reported about them
+    c = next((v for rnd in q.get("rounds", []) for k, v in rnd.items() if k.startswith("cpp") and "error" not in v), {})
+    step = (f"; the trainer's first optimizer step: {c['micro_batches']} micro-batches, {c['rows']} rows, "
+            f"{c['tokens_real']:,} real tokens in {c['tokens_padded']:,} positions"
+            if all(k in c for k in ("micro_batches", "rows", "tokens_real", "tokens_padded")) else "")
+    vocab = f", vocab {c['vocab_size']:,} (with `<image>`)" if "vocab_size" in c else ""
+    return layers + vocab + step
 
 
-def matmul_peak_pct(q):
-    """side -> [% of the peak per round]: decoder FLOPs per step / best step, over the best n×n at::mm that any
-    C++ run of the question measured (same threads); None when the JSON lacks the figures."""
+def matmul_peak_pct(q, other_peaks=()):
+    """side -> [% of the peak per round]: the step's FLOPs (the C++ side's count; every side runs the same
+    step) / best step, over the best n×n at::mm that any C++ run measured (same threads): the question's
+    own (decoder questions), else other_peaks (the decoder questions' of the same files, for the DST
+    step); None when the JSON lacks the figures."""
     peaks = [v["matmul_peak_gflop_per_s"] for rnd in q["rounds"] for v in rnd.values() if "matmul_peak_gflop_per_s" in v]
+    peaks = peaks or list(other_peaks)
     gf = [v["gflop_per_step"] for rnd in q["rounds"] for v in rnd.values() if "gflop_per_step" in v]
     if not peaks or not gf:
         return None, None
@@ -225,7 +238,7 @@ def matmul_peak_pct(q):
                   for s in {s for rnd in q["rounds"] for s in rnd}}
 
 
-def question_section(qn, q, name, r):
+def question_section(qn, q, name, r, other_peaks=()):
     kind = q.get("kind")
     sides = sides_of(q, r)
     cpp = [s for s in sides if s.startswith("cpp")]
@@ -234,9 +247,8 @@ def question_section(qn, q, name, r):
     out = [f"### {QUESTION_NAMES.get(qn, qn)}", "",
            f"{model_line(q)}; {n_rounds} round{'s' if n_rounds != 1 else ''}, {r.get('threads', '?')} threads per side "
            f"(`{name}.json`, started {r.get('started', '?')}).", ""]
-    peak, pct = matmul_peak_pct(q) if kind == "decoder" else (None, None)
-    head = ["side", "tokens/s", "C++ / HF eager", "C++ / HF compiled"]
-    head += ["% of matmul peak"] if kind == "decoder" else []
+    peak, pct = matmul_peak_pct(q, other_peaks)
+    head = ["side", "tokens/s", "C++ / HF eager", "C++ / HF compiled", "% of matmul peak"]
     head += ["padding share"] if kind == "dst" else []
     head += ["peak memory MiB", "load before each round (1 min)"]
 
@@ -257,8 +269,7 @@ def question_section(qn, q, name, r):
             else:
                 rat = ratios(q, s, ref)
                 row.append(spread(rat) if rat else why_missing(ref))
-        if kind == "decoder":
-            row.append("–" if pct is None or not pct.get(s) else spread(pct[s], 1))
+        row.append("–" if pct is None or not pct.get(s) else spread(pct[s], 1))
         if kind == "dst":
             share = per_round(q, s, "padding_share")
             row.append(f"{100 * share[0]:.1f} %" if share else "–")
@@ -377,7 +388,9 @@ def compare_section(files, broken, docs_dir):
            "in its own process, in a rotated order; a side's figure in a round is its best timed step. The decoder "
            "step counts every position; the DST step counts the real (non-padding) tokens of the trainer's own "
            "collated batches, which both sides read. % of matmul peak: the step's FLOPs "
-           "(6·N·tokens + 12·L·H·T·tokens) per second over the best `at::mm` of the same machine. Peak memory: the "
+           "(6·N·tokens + 12·L·H·T·tokens over the positions computed; for the DST step also the projector per "
+           "frame and the LM head per LM position: `bench/dst_step.cpp`) per second over the best `at::mm` of "
+           "the same machine. Peak memory: the "
            "process's resident size above its size before the model was made.", ""]
     out += [f"- {b}" for b in broken] + ([""] if broken else [])
     if not files:
@@ -386,9 +399,12 @@ def compare_section(files, broken, docs_dir):
     missing = [QUESTION_NAMES[q] for q in QUESTION_ORDER if q not in questions]
     svg_plot(questions, os.path.join(docs_dir, PLOT))
     out += [f"![tokens/s by shape and side]({PLOT})", ""]
+    # the DST questions measure no peak of their own: the decoder questions' (same machine, same threads)
+    decoder_peaks = [v["matmul_peak_gflop_per_s"] for q, _, _ in questions.values() for rnd in q.get("rounds", [])
+                     for v in rnd.values() if isinstance(v, dict) and "matmul_peak_gflop_per_s" in v]
     for qn, (q, name, r) in questions.items():
         try:
-            out += question_section(qn, q, name, r)
+            out += question_section(qn, q, name, r, decoder_peaks)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             out += [f"### {QUESTION_NAMES.get(qn, qn)}", "", f"Could not render ({type(e).__name__}: {e}).", ""]
     if missing:
