@@ -3,6 +3,7 @@
 #include <torch/nn/functional/activation.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -63,7 +64,7 @@ void fill_attention_tables(BlockInputs& in, int64_t head_size) {
   in.rope_sin = sin_signed.unsqueeze(2);
   in.rope_cos_q = (in.cos * scale).unsqueeze(2);
   in.rope_sin_q = (sin_signed * scale).unsqueeze(2);
-  if (in.fused && in.causal_only) return;  // is_causal: no mask tensor at all
+  if (in.fused && (in.causal_only || !in.rows.empty())) return;  // is_causal per window: no mask tensor
   // The lowest finite value rather than -inf: a fully masked row (a padded query) stays finite. Added to
   // an allowed score it changes nothing; added to a masked one it gives the lowest value, as masked_fill.
   // Both paths add this same bias (a boolean mask in the fused path would turn such a row into NaN or
@@ -125,6 +126,7 @@ double lowest_finite(at::ScalarType t) {
 // a mask do not, so there the keys and values are repeated.
 at::Tensor LlamaAttentionImpl::fused_attention(const at::Tensor& q, at::Tensor k, at::Tensor v,
                                                const BlockInputs& in) const {
+  if (!in.rows.empty()) return window_attention(q, k, v, in);
   int64_t B = q.size(0), T = q.size(2), rep = n_heads / n_kv_heads;
   std::optional<at::Tensor> bias;
   // [B, 1, T, S], broadcast over the heads, in the queries' dtype as the kernels want (bf16 under
@@ -143,6 +145,34 @@ at::Tensor LlamaAttentionImpl::fused_attention(const at::Tensor& q, at::Tensor k
   }
   at::Tensor o = at::scaled_dot_product_attention(q, k, v, bias, /*dropout_p=*/0.0, /*is_causal=*/in.causal_only,
                                                   /*scale=*/1.0, /*enable_gqa=*/gqa);
+  return o.transpose(1, 2).reshape({B, T, n_heads * head_size});
+}
+
+// The fused attention of rows laid out as windows then right padding (in.rows): each window attends
+// causally to itself alone, and the padded queries to every kept key of their row (what the mask path
+// gives them: finite rows that no loss reads). The same function as the mask, without the masked
+// blocks: time sum(n_i^2) over a row's windows instead of T^2, and no [B, 1, T, T] bias. Outputs are
+// joined with cat (its backward is views) rather than written into one tensor (copy_ into slices
+// would clone the whole gradient once per slice in backward).
+at::Tensor LlamaAttentionImpl::window_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                const BlockInputs& in) const {
+  int64_t B = q.size(0), T = q.size(2);
+  bool gqa = n_heads != n_kv_heads;  // no mask tensor: every kernel takes enable_gqa
+  std::vector<at::Tensor> rows;
+  for (int64_t b = 0; b < B; ++b) {
+    auto span = [&](const at::Tensor& x, int64_t start, int64_t end) { return x.narrow(0, b, 1).narrow(2, start, end - start); };
+    const BlockInputs::RowWindows& r = in.rows[static_cast<size_t>(b)];
+    std::vector<at::Tensor> parts;
+    for (const auto& [start, end] : r.windows)
+      parts.push_back(at::scaled_dot_product_attention(span(q, start, end), span(k, start, end), span(v, start, end),
+                                                       {}, 0.0, /*is_causal=*/true, /*scale=*/1.0, gqa));
+    if (r.pad_start < T)
+      parts.push_back(at::scaled_dot_product_attention(span(q, r.pad_start, T), span(k, 0, r.pad_start),
+                                                       span(v, 0, r.pad_start), {}, 0.0, /*is_causal=*/false,
+                                                       /*scale=*/1.0, gqa));
+    rows.push_back(parts.size() == 1 ? parts[0] : at::cat(parts, 2));
+  }
+  at::Tensor o = B == 1 ? rows[0] : at::cat(rows, 0);  // [B, heads, T, hd]
   return o.transpose(1, 2).reshape({B, T, n_heads * head_size});
 }
 #endif
@@ -253,6 +283,35 @@ at::Tensor LlamaForCausalLMImpl::embed(const at::Tensor& ids) {
   return model->embed_tokens(ids);
 }
 
+namespace {
+// The rows of window [B, T] (CPU, int64; 0 = padding) as windows laid out one after another, then
+// right padding: each window one run of one number, none after the padding starts, and at least one
+// window per row. Empty when any row is laid out otherwise (left padding, a window split in two, a row
+// of padding only): the attention then takes the mask.
+std::vector<BlockInputs::RowWindows> window_rows(const at::Tensor& window) {
+  const int64_t B = window.size(0), T = window.size(1);
+  const int64_t* w = window.data_ptr<int64_t>();
+  std::vector<BlockInputs::RowWindows> rows(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t* r = w + b * T;
+    BlockInputs::RowWindows& out = rows[b];
+    int64_t t = 0;
+    while (t < T && r[t] != 0) {
+      int64_t start = t;
+      while (t < T && r[t] == r[start]) ++t;
+      for (const auto& [s, e] : out.windows)
+        if (r[s] == r[start]) return {};  // the same window in two runs
+      out.windows.emplace_back(start, t);
+    }
+    out.pad_start = t;
+    for (; t < T; ++t)
+      if (r[t] != 0) return {};  // a token after padding
+    if (out.windows.empty()) return {};
+  }
+  return rows;
+}
+}  // namespace
+
 BlockInputs LlamaForCausalLMImpl::block_inputs(int64_t B, int64_t T, const at::Tensor& attention_mask,
                                                const at::Tensor& positions, KVCache* cache) {
   BlockInputs in;
@@ -308,9 +367,16 @@ BlockInputs LlamaForCausalLMImpl::block_inputs(int64_t B, int64_t T, const at::T
   } else {
     in.mask = causal.expand({B, 1, T, S});
   }
-  // One host sync per forward (not per block) when a mask is given: whether every key is kept and in
-  // the first window (then the mask is exactly causal).
-  in.causal_only = in.fused && in.past == 0 && (!key_ok.defined() || (window == 1).all().item<bool>());
+  // One host sync per forward (not per block) when a mask is given: the windows' layout on the host, for
+  // whether the mask is exactly causal (every key kept, one window) or is windows then right padding.
+  in.causal_only = in.fused && in.past == 0 && !key_ok.defined();
+  if (in.fused && in.past == 0 && key_ok.defined()) {
+    in.rows = window_rows(window.to(at::kCPU).contiguous());
+    in.causal_only = !in.rows.empty() && std::all_of(in.rows.begin(), in.rows.end(), [&](const auto& r) {
+      return r.windows.size() == 1 && r.pad_start == T;
+    });
+    if (in.causal_only) in.rows.clear();
+  }
   fill_attention_tables(in, config.head_size());
   return in;
 }

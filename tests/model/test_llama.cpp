@@ -254,6 +254,31 @@ TEST(Llama, PackedWindowsEqualSeparateRuns) {
   EXPECT_FALSE(in.causal_only);
 }
 
+// The fused path's window layout: rows of windows then right padding are attended window by window
+// (BlockInputs::rows), anything else (left padding, a window in two pieces) keeps the mask.
+TEST(Llama, FusedPathAttendsWindowByWindow) {
+  if (!kFusedAttentionAvailable) GTEST_SKIP() << "no fused attention in LibTorch " << TORCH_VERSION;
+  LlamaForCausalLM m = load_llama(make_reference("windows", "--kv 2").string());
+  m->fused_attention = true;
+  at::Tensor packed = at::tensor({1, 1, 1, 1, 1, 2, 2, 2, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3}, at::kLong).view({2, 10});
+  BlockInputs in = m->block_inputs(2, 10, packed, {}, nullptr);
+  ASSERT_EQ(in.rows.size(), 2u);
+  using W = std::vector<std::pair<int64_t, int64_t>>;
+  EXPECT_EQ(in.rows[0].windows, (W{{0, 5}, {5, 8}}));
+  EXPECT_EQ(in.rows[0].pad_start, 8);
+  EXPECT_EQ(in.rows[1].windows, (W{{0, 3}, {3, 8}, {8, 10}}));
+  EXPECT_EQ(in.rows[1].pad_start, 10);
+  EXPECT_FALSE(in.bias.defined());  // no [B, 1, T, T] bias on this path
+  at::Tensor left = at::tensor({0, 0, 1, 1, 1}, at::kLong).view({1, 5});
+  at::Tensor split = at::tensor({1, 1, 2, 2, 1}, at::kLong).view({1, 5});
+  for (const at::Tensor& mask : {left, split}) {
+    BlockInputs other = m->block_inputs(1, 5, mask, {}, nullptr);
+    EXPECT_TRUE(other.rows.empty());
+    EXPECT_TRUE(other.bias.defined());
+  }
+  EXPECT_TRUE(m->block_inputs(1, 5, at::ones({1, 5}, at::kLong), {}, nullptr).causal_only);
+}
+
 TEST(Llama, KVCacheIncrementalEqualsFullForward) {
   torch::NoGradGuard ng;
   fs::path d = make_reference("kvcache", "--kv 2 --llama3 1");

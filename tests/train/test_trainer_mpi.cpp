@@ -92,7 +92,9 @@ TEST(TrainerMpi, LoraTwoRanksEqualOneRankWithTwoVirtualRanks) {
       worst = std::max(worst, (a[k] - t).abs().max().item<double>() / std::max(t.abs().max().item<double>(), 1e-8));
       if (k.find("lora_B") != std::string::npos) moved = std::max(moved, t.abs().max().item<double>());
     }
-    EXPECT_LE(worst, 1e-6) << f;
+    // grad_accum 2: the two ranks' sum (a+b)+(c+d) against one process's ((a+b)+c)+d, then four AdamW
+    // steps at lr 0.01 that divide by sqrt(v): within 1e-5, as disttrain_equiv with grad_accum 2
+    EXPECT_LE(worst, 1e-5) << f;
     if (std::string(f) == "adapter_model.safetensors") EXPECT_GT(moved, 0) << "the adapter did not train";
   }
 }

@@ -61,6 +61,15 @@ struct BlockInputs {
   // No key is masked and there is no past: the mask is exactly causal, so the fused path passes
   // is_causal and no mask tensor (which lets the GPU take its flash kernel).
   bool causal_only = false;
+  // Fused path, no past, every row its windows one after another then right padding (how training
+  // collates, packed or not): per row, each window's [start, end) and where the padding starts. The
+  // attention then runs causally within each window and skips the masked [T, T] blocks (a packed row of
+  // n windows costs the sum of their squares, not its length squared). Empty: the mask path.
+  struct RowWindows {
+    std::vector<std::pair<int64_t, int64_t>> windows;
+    int64_t pad_start = 0;
+  };
+  std::vector<RowWindows> rows;
 };
 
 struct LlamaAttentionImpl : torch::nn::Module {
@@ -70,6 +79,8 @@ struct LlamaAttentionImpl : torch::nn::Module {
   // The attention of q, k, v through at::scaled_dot_product_attention (in.fused; llama.cpp says which
   // kernel runs where).
   at::Tensor fused_attention(const at::Tensor& q, at::Tensor k, at::Tensor v, const BlockInputs& in) const;
+  at::Tensor window_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              const BlockInputs& in) const;
 #endif
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   // LoRA pairs on the projections (lora.h; owned by the adapter, null = the plain projection).
