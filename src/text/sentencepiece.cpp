@@ -1,23 +1,25 @@
 // SentencePiece .model. Ids and byte spans come from SentencePiece's own encoder
 // (EncodeAsImmutableProto), so user-defined symbols such as <|eot|> are matched exactly as
 // SentencePiece matches them. libsentencepiece is reached only through the module libprospect_spm
-// (src/text/spm/spm_module.cpp), opened here with RTLD_DEEPBIND: see that file for why.
+// (src/text/spm/spm_module.cpp), opened here with RTLD_DEEPBIND: see that file for why. The module
+// parses the bytes we read and checked (sentencepiece_check.h): libsentencepiece trusts a charsmap.
 #include <dlfcn.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <mutex>
 
 #include "prospect/core/error.h"
+#include "prospect/core/file.h"
+#include "prospect/text/sentencepiece_check.h"
 #include "prospect/text/tokenizer.h"
 
 namespace prospect {
 namespace {
 
 struct SpmModule {
-  void* (*load)(const char*, std::string*);
+  void* (*load)(const char*, size_t, std::string*);
   void (*free)(void*);
   void (*encode)(void*, const char*, size_t, std::vector<int32_t>*, std::vector<std::pair<size_t, size_t>>*);
   bool (*decode)(void*, const int32_t*, size_t, std::string*, std::string*);
@@ -85,10 +87,8 @@ const SpmModule& spm() {
 
 // The type of every piece (ModelProto.pieces[i].type: 1 normal, 2 unknown, 3 control, 4 user-defined,
 // 5 unused, 6 byte), read from the protobuf wire format: ModelProto field 1 = repeated SentencePiece
-// {1: piece, 2: score, 3: type}. Empty when the file does not parse (the caller falls back).
-std::vector<int> piece_types(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::string b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+// {1: piece, 2: score, 3: type}. Empty when the bytes do not parse (the caller falls back).
+std::vector<int> piece_types(const std::string& b) {
   std::vector<int> types;
   size_t i = 0;
   auto varint = [&](size_t end, uint64_t* v) {
@@ -141,8 +141,10 @@ std::vector<int> piece_types(const std::string& path) {
 class SentencePieceTokenizer : public Tokenizer {
  public:
   explicit SentencePieceTokenizer(const std::string& path) : path_(path) {
-    std::string err;
-    h_ = spm().load(path.c_str(), &err);
+    std::string bytes, err;
+    if (!read_file(path, &bytes)) fail("cannot open SentencePiece model {}", path);
+    check_sentencepiece_model(bytes, path);
+    h_ = spm().load(bytes.data(), bytes.size(), &err);
     if (!h_) fail("cannot load SentencePiece model {}: {}", path, err);
     int n = spm().info(h_, 0);
     pieces_.resize(n);
@@ -150,7 +152,7 @@ class SentencePieceTokenizer : public Tokenizer {
     for (int id = 0; id < n; ++id) spm().id_to_piece(h_, id, &pieces_[id]);
     // Special = control, unknown or user-defined. libsentencepiece 0.1.97 has no IsUserDefined, so the
     // piece types are read from the .model itself (a serialized ModelProto).
-    std::vector<int> types = piece_types(path);
+    std::vector<int> types = piece_types(bytes);
     for (int id = 0; id < n; ++id) {
       int f = spm().flags(h_, id);
       bool user_defined = id < static_cast<int>(types.size()) && types[id] == 4;

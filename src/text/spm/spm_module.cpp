@@ -29,9 +29,10 @@ void prospect_spm_init(std::ostream* main_cout, std::ostream* main_cerr, std::os
   if (&std::clog != main_clog) new (&std::clog) std::ostream(main_clog->rdbuf());
 }
 
-void* prospect_spm_load(const char* path, std::string* err) {
+// The bytes of a .model, read and checked by the caller.
+void* prospect_spm_load(const char* data, size_t n, std::string* err) {
   auto* sp = new Proc();
-  auto st = sp->Load(path);
+  auto st = sp->LoadFromSerializedProto(absl::string_view(data, n));
   if (!st.ok()) {
     *err = st.ToString();
     delete sp;
