@@ -64,9 +64,10 @@ for f in bench/*.cpp; do
   fi
   echo "== bench_$n: $(( $(date +%s) - start )) s"
 done
-cmp=(--rounds 2 --rounds-1b 1 --profile decoder_demo,dst_demo,decoder_1b)
+cmp=(--rounds 3 --rounds-1b 2 --profile decoder_demo,dst_demo,decoder_1b,dst_1b)
 [ "$QUICK" = --quick ] && cmp=(--rounds 1 --only decoder_demo,dst_demo --out bench/results/compare_quick.json)
-# CMP_LIMIT: seconds for the whole comparison (a loaded machine needs more than a quiet one's ~12 min)
+# CMP_LIMIT: seconds for the whole comparison (about 10 min on a quiet 2-core machine; a loaded one
+# needs more)
 echo "== tools/bench_compare.py ${cmp[*]} (limit ${CMP_LIMIT:-900}s)"
 start=$(date +%s)
 timeout "${CMP_LIMIT:-900}" /usr/bin/python3 tools/bench_compare.py "${cmp[@]}" || { echo "bench_compare failed or ran out of time" >&2; status=1; }
