@@ -151,25 +151,30 @@ at::Tensor LlamaAttentionImpl::fused_attention(const at::Tensor& q, at::Tensor k
 // The fused attention of rows laid out as windows then right padding (in.rows): each window attends
 // causally to itself alone, and the padded queries to every kept key of their row (what the mask path
 // gives them: finite rows that no loss reads). The same function as the mask, without the masked
-// blocks: time sum(n_i^2) over a row's windows instead of T^2, and no [B, 1, T, T] bias. Outputs are
-// joined with cat (its backward is views) rather than written into one tensor (copy_ into slices
-// would clone the whole gradient once per slice in backward).
+// blocks: time sum(n_i^2) over a row's windows instead of T^2, and no [B, 1, T, T] bias. The pieces
+// come from split (its backward is one cat) and go back together with cat (its backward is views):
+// narrow on q, k, v would allocate and zero a full-size gradient per piece in backward.
 at::Tensor LlamaAttentionImpl::window_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                 const BlockInputs& in) const {
   int64_t B = q.size(0), T = q.size(2);
   bool gqa = n_heads != n_kv_heads;  // no mask tensor: every kernel takes enable_gqa
-  std::vector<at::Tensor> rows;
+  std::vector<at::Tensor> qr = q.split(1, 0), kr = k.split(1, 0), vr = v.split(1, 0), rows;
   for (int64_t b = 0; b < B; ++b) {
-    auto span = [&](const at::Tensor& x, int64_t start, int64_t end) { return x.narrow(0, b, 1).narrow(2, start, end - start); };
     const BlockInputs::RowWindows& r = in.rows[static_cast<size_t>(b)];
-    std::vector<at::Tensor> parts;
-    for (const auto& [start, end] : r.windows)
-      parts.push_back(at::scaled_dot_product_attention(span(q, start, end), span(k, start, end), span(v, start, end),
-                                                       {}, 0.0, /*is_causal=*/true, /*scale=*/1.0, gqa));
-    if (r.pad_start < T)
-      parts.push_back(at::scaled_dot_product_attention(span(q, r.pad_start, T), span(k, 0, r.pad_start),
-                                                       span(v, 0, r.pad_start), {}, 0.0, /*is_causal=*/false,
+    std::vector<int64_t> sizes;
+    for (const auto& [start, end] : r.windows) sizes.push_back(end - start);
+    if (r.pad_start < T) sizes.push_back(T - r.pad_start);
+    std::vector<at::Tensor> qs = qr[b].split_with_sizes(sizes, 2), ks = kr[b].split_with_sizes(sizes, 2),
+                            vs = vr[b].split_with_sizes(sizes, 2), parts;
+    for (size_t i = 0; i < r.windows.size(); ++i)
+      parts.push_back(at::scaled_dot_product_attention(qs[i], ks[i], vs[i], {}, 0.0, /*is_causal=*/true,
                                                        /*scale=*/1.0, gqa));
+    if (r.pad_start < T) {
+      at::Tensor kept_k = r.windows.size() == 1 ? ks[0] : at::cat(at::TensorList(ks).slice(0, r.windows.size()), 2);
+      at::Tensor kept_v = r.windows.size() == 1 ? vs[0] : at::cat(at::TensorList(vs).slice(0, r.windows.size()), 2);
+      parts.push_back(at::scaled_dot_product_attention(qs.back(), kept_k, kept_v, {}, 0.0, /*is_causal=*/false,
+                                                       /*scale=*/1.0, gqa));
+    }
     rows.push_back(parts.size() == 1 ? parts[0] : at::cat(parts, 2));
   }
   at::Tensor o = B == 1 ? rows[0] : at::cat(rows, 0);  // [B, heads, T, hd]
