@@ -85,59 +85,6 @@ const SpmModule& spm() {
   return m;
 }
 
-// The type of every piece (ModelProto.pieces[i].type: 1 normal, 2 unknown, 3 control, 4 user-defined,
-// 5 unused, 6 byte), read from the protobuf wire format: ModelProto field 1 = repeated SentencePiece
-// {1: piece, 2: score, 3: type}. Empty when the bytes do not parse (the caller falls back).
-std::vector<int> piece_types(const std::string& b) {
-  std::vector<int> types;
-  size_t i = 0;
-  auto varint = [&](size_t end, uint64_t* v) {
-    *v = 0;
-    for (int shift = 0; i < end && shift < 64; shift += 7) {
-      uint8_t c = static_cast<uint8_t>(b[i++]);
-      *v |= static_cast<uint64_t>(c & 0x7F) << shift;
-      if (!(c & 0x80)) return true;
-    }
-    return false;
-  };
-  auto skip = [&](size_t end, int wt) {
-    uint64_t v;
-    switch (wt) {
-      case 0: return varint(end, &v);
-      case 1: i += 8; return i <= end;
-      case 2:
-        if (!varint(end, &v) || v > end - i) return false;
-        i += v;
-        return true;
-      case 5: i += 4; return i <= end;
-    }
-    return false;
-  };
-  while (i < b.size()) {
-    uint64_t key, len;
-    if (!varint(b.size(), &key)) return {};
-    if (key != ((1 << 3) | 2)) {
-      if (!skip(b.size(), key & 7)) return {};
-      continue;
-    }
-    if (!varint(b.size(), &len) || len > b.size() - i) return {};
-    size_t end = i + len;
-    int type = 1;  // NORMAL unless stated
-    while (i < end) {
-      uint64_t k, v;
-      if (!varint(end, &k)) return {};
-      if (k == ((3 << 3) | 0)) {
-        if (!varint(end, &v)) return {};
-        type = static_cast<int>(v);
-      } else if (!skip(end, k & 7)) {
-        return {};
-      }
-    }
-    types.push_back(type);
-  }
-  return types;
-}
-
 class SentencePieceTokenizer : public Tokenizer {
  public:
   explicit SentencePieceTokenizer(const std::string& path) : path_(path) {
@@ -151,8 +98,14 @@ class SentencePieceTokenizer : public Tokenizer {
     special_.assign(n, 0);
     for (int id = 0; id < n; ++id) spm().id_to_piece(h_, id, &pieces_[id]);
     // Special = control, unknown or user-defined. libsentencepiece 0.1.97 has no IsUserDefined, so the
-    // piece types are read from the .model itself (a serialized ModelProto).
-    std::vector<int> types = piece_types(bytes);
+    // piece types are read from the .model itself (a serialized ModelProto). As before, bytes whose
+    // pieces do not parse give no types (libsentencepiece parsed them above, so only wire types it
+    // tolerates and the reader does not, such as groups, get here).
+    std::vector<int> types;
+    try {
+      types = sentencepiece_piece_types(bytes, path);
+    } catch (const Error&) {
+    }
     for (int id = 0; id < n; ++id) {
       int f = spm().flags(h_, id);
       bool user_defined = id < static_cast<int>(types.size()) && types[id] == 4;

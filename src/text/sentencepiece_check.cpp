@@ -16,11 +16,12 @@ namespace {
 
 enum WireType { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
 
-// One field of a message; for a length-delimited one, [begin, end) is its payload.
+// One field of a message; for a length-delimited one, [begin, end) is its payload; for a varint, its value.
 struct Field {
   uint64_t number = 0;
   uint64_t type = 0;
   size_t begin = 0, end = 0;
+  uint64_t value = 0;
 };
 
 // Reads the fields of one message, the bytes [begin, end) of the file. `message` names it in errors.
@@ -39,7 +40,7 @@ class WireReader {
     f.type = key & 7;
     if (f.number == 0) broken(at, "a field numbered 0");
     switch (f.type) {
-      case kVarint: varint(); break;
+      case kVarint: f.value = varint(); break;
       case kFixed64: skip(f.number, 8); break;
       case kFixed32: skip(f.number, 4); break;
       case kLengthDelimited: {
@@ -242,6 +243,23 @@ void check_sentencepiece_charsmap(std::string_view charsmap, const std::string& 
   if (trie_size == 0 || trie_size % 4 != 0)
     fail("{}: {}: trie_blob_size {}, expected a positive multiple of 4 (4-byte units)", path, field, trie_size);
   TrieCheck(charsmap.substr(4, trie_size), charsmap.substr(4 + trie_size), path, field).run();
+}
+
+std::vector<int> sentencepiece_piece_types(std::string_view model, const std::string& path) {
+  std::vector<int> types;
+  WireReader top(model, 0, model.size(), path, "ModelProto");
+  while (!top.done()) {
+    Field f = top.next();
+    if (f.number != 1 || f.type != kLengthDelimited) continue;
+    int type = 1;  // NORMAL unless stated
+    WireReader piece(model, f.begin, f.end, path, "pieces");
+    while (!piece.done()) {
+      Field g = piece.next();
+      if (g.number == 3 && g.type == kVarint) type = static_cast<int>(g.value);
+    }
+    types.push_back(type);
+  }
+  return types;
 }
 
 void check_sentencepiece_model(std::string_view model, const std::string& path) {

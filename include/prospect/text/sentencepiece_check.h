@@ -35,4 +35,9 @@ void check_sentencepiece_charsmap(std::string_view charsmap, const std::string& 
 // Both of the above on a whole .model.
 void check_sentencepiece_model(std::string_view model, const std::string& path);
 
+// The type of every piece, read with the same wire-format reader (libsentencepiece 0.1.97 has no
+// IsUserDefined): ModelProto field 1 = repeated SentencePiece {1: piece, 2: score, 3: type}; 1 normal,
+// 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte (normal when absent). Throws as above.
+std::vector<int> sentencepiece_piece_types(std::string_view model, const std::string& path);
+
 }  // namespace prospect
